@@ -1,0 +1,25 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from hosts.routing import websocket_urlpatterns  # noqa: E402
+
+# The embedded default serves /static/ itself, so `daphne dashboard.asgi:application` is all
+# it takes; behind a reverse proxy that serves STATIC_ROOT, set DASHBOARD_SERVE_STATIC=0.
+http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DASHBOARD_SERVE_STATIC else django_asgi_app
+
+application = ProtocolTypeRouter(
+    {
+        "http": http_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from .models import ClientCertificate, Host
+
+
+@admin.register(ClientCertificate)
+class ClientCertificateAdmin(admin.ModelAdmin):
+    # The encrypted private key is never shown, not even encrypted.
+    list_display = ("name", "fingerprint", "not_after", "created_at")
+    fields = ("name", "certificate", "fingerprint", "not_after", "created_at")
+    readonly_fields = ("certificate", "fingerprint", "not_after", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Host)
+class HostAdmin(admin.ModelAdmin):
+    list_display = ("name", "endpoint", "project", "status", "server_fingerprint", "last_checked")
+    search_fields = ("name", "endpoint")
+    readonly_fields = ("server_certificate", "server_fingerprint", "status", "status_detail", "last_checked")
+    fields = ("name", "endpoint", "project", "client_certificate", *readonly_fields)

@@ -1,0 +1,43 @@
+"""The audit trail: every mutating request is recorded with its outcome.
+
+    with audited(request, "instance.start", host=host, target=name) as entry:
+        op = client.change_state(...)
+        entry.operation_id = op.id
+
+An LXDError (or any exception) inside the block is recorded as a failure with its message,
+then re-raised for the view to turn into a page.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from .models import AuditEntry, Host
+
+
+def record(user, action: str, *, host: Host | str | None = None, target: str = "", outcome: str = "ok",
+           error: str = "", operation_id: str = "") -> AuditEntry:
+    authenticated = user is not None and getattr(user, "is_authenticated", False)
+    return AuditEntry.objects.create(
+        user=user if authenticated else None,
+        username=user.get_username() if authenticated else "",
+        action=action,
+        host_name=host.name if isinstance(host, Host) else (host or ""),
+        target=str(target)[:512],
+        outcome=outcome,
+        error=error,
+        operation_id=operation_id,
+    )
+
+
+@contextmanager
+def audited(request_or_user, action: str, *, host: Host | str | None = None, target: str = ""):
+    user = getattr(request_or_user, "user", request_or_user)
+    entry = AuditEntry(action=action, target=str(target)[:512])
+    try:
+        yield entry
+    except Exception as exc:
+        record(user, action, host=host, target=entry.target, outcome=AuditEntry.Outcome.FAILED,
+               error=str(exc), operation_id=entry.operation_id)
+        raise
+    record(user, action, host=host, target=entry.target, operation_id=entry.operation_id)

@@ -1,0 +1,135 @@
+"""Client certificates, server certificate fetching, fingerprints and pinned TLS contexts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import socket
+import ssl
+import tempfile
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from .errors import HostUnreachable, NotLXD
+
+
+@dataclass(frozen=True)
+class GeneratedCertificate:
+    certificate_pem: str
+    private_key_pem: str
+    fingerprint: str
+    not_after: dt.datetime
+
+
+def generate_client_certificate(
+    common_name: str, days: int = 3650, *, purpose: str = "client"
+) -> GeneratedCertificate:
+    """A self-signed ECDSA P-384 certificate, like the one `lxc` makes for itself."""
+    key = ec.generate_private_key(ec.SECP384R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    not_after = now + dt.timedelta(days=days)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [
+                    x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+                    if purpose == "client"
+                    else x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+                ]
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA384())
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return GeneratedCertificate(cert_pem, key_pem, fingerprint_of_pem(cert_pem), not_after)
+
+
+def fingerprint_of_pem(pem: str) -> str:
+    """sha256 of the DER, lower-case hex: what LXD calls the certificate fingerprint."""
+    cert = x509.load_pem_x509_certificate(pem.encode())
+    return hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+
+def certificate_body_base64(pem: str) -> str:
+    """The base64 DER body LXD wants in `POST /1.0/certificates {"certificate": ...}`."""
+    lines = [line for line in pem.strip().splitlines() if not line.startswith("-----")]
+    return "".join(lines)
+
+
+def normalise_fingerprint(value: str) -> str:
+    return value.strip().lower().replace(":", "").replace(" ", "")
+
+
+def fetch_server_certificate(host: str, port: int, timeout: float) -> str:
+    """Read the certificate a server presents in its TLS handshake (trust on first use).
+
+    Nothing is trusted here: the caller shows the fingerprint and asks before pinning it.
+    """
+    try:
+        pem = ssl.get_server_certificate((host, port), timeout=timeout)
+    except ConnectionRefusedError as exc:
+        raise HostUnreachable(f"nothing listens on {host}:{port} (connection refused)") from exc
+    except TimeoutError as exc:
+        raise HostUnreachable(f"{host}:{port} did not answer within {timeout:g} s") from exc
+    except socket.gaierror as exc:
+        raise HostUnreachable(f"cannot resolve {host}: {exc.strerror}") from exc
+    except ssl.SSLError as exc:
+        raise NotLXD(
+            f"{host}:{port} does not speak TLS as an LXD server does ({exc.reason or exc}); "
+            "is it a plain HTTP port?"
+        ) from exc
+    except OSError as exc:
+        raise HostUnreachable(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from exc
+    return pem
+
+
+def pinned_ssl_context(
+    server_pem: str, client_cert_pem: str | None, client_key_pem: str | None
+) -> ssl.SSLContext:
+    """A TLS context whose only trust anchor is the pinned server certificate.
+
+    LXD certificates are self-signed and rarely carry the name the user typed, so the
+    hostname is not checked; the certificate itself is, byte for byte, during the handshake.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    ctx.load_verify_locations(cadata=server_pem)
+    if client_cert_pem and client_key_pem:
+        _load_chain_from_memory(ctx, client_cert_pem, client_key_pem)
+    return ctx
+
+
+def _load_chain_from_memory(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
+    # The ssl module only loads keys from files: write them to a private directory
+    # readable by us alone, load, and remove them at once.
+    with tempfile.TemporaryDirectory(prefix="lxd-client-") as tmp:
+        os.chmod(tmp, 0o700)
+        cert_path = os.path.join(tmp, "client.crt")
+        key_path = os.path.join(tmp, "client.key")
+        for path, content in ((cert_path, cert_pem), (key_path, key_pem)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(content)
+        ctx.load_cert_chain(cert_path, key_path)

@@ -1,0 +1,395 @@
+"""LXDClient: one method per intention, over the unix socket or HTTPS with a pinned certificate.
+
+Views and the relay never build LXD URLs or parse envelopes themselves: they call this.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import requests_unixsocket
+from requests.adapters import HTTPAdapter
+
+from . import certs
+from .errors import (
+    CertificateMismatch,
+    HostUnreachable,
+    LXDAPIError,
+    LXDError,
+    NotLXD,
+    NotTrusted,
+    OperationFailed,
+)
+from .files import FilesAPI
+from .instances import InstancesAPI
+
+DEFAULT_TIMEOUT = (0.5, 1.0)
+DEFAULT_HTTPS_PORT = 8443
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where a host's API lives: a unix socket path or an https://host:port URL."""
+
+    kind: str  # "unix" or "https"
+    address: str  # socket path, or "https://host:port"
+    host: str = ""
+    port: int = 0
+
+    @property
+    def is_unix(self) -> bool:
+        return self.kind == "unix"
+
+    @property
+    def base_url(self) -> str:
+        if self.is_unix:
+            return "http+unix://" + quote(self.address, safe="")
+        return self.address
+
+    def __str__(self) -> str:
+        return self.address
+
+
+def parse_endpoint(text: str) -> Endpoint:
+    """Accept what `lxc remote add` accepts: a socket path, unix://path, host, host:port or https://..."""
+    value = (text or "").strip()
+    if not value:
+        raise ValueError("give a unix socket path or an https://host:port address")
+    if value.startswith("unix://"):
+        value = value[len("unix://") :]
+        if not value.startswith("/"):
+            raise ValueError("a unix socket path must be absolute, e.g. unix:///var/lib/lxd/unix.socket")
+        return Endpoint("unix", value)
+    if value.startswith("/"):
+        return Endpoint("unix", value)
+    if value.startswith("http://"):
+        raise ValueError("LXD serves its API over HTTPS only: use https://host:port")
+    if "://" in value and not value.startswith("https://"):
+        raise ValueError(f"unsupported address scheme in {value!r}: use https://host:port or a socket path")
+    if not value.startswith("https://"):
+        value = "https://" + value
+    parts = urlsplit(value)
+    try:
+        port = parts.port or DEFAULT_HTTPS_PORT
+    except ValueError as exc:
+        raise ValueError(f"invalid port in {text!r}") from exc
+    host = parts.hostname
+    if not host or parts.path not in ("", "/") or parts.query or parts.username:
+        raise ValueError(f"{text!r} is not a host address: use https://host:port")
+    netloc = f"[{host}]" if ":" in host else host
+    return Endpoint("https", f"https://{netloc}:{port}", host=host, port=port)
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Every connection uses our pinned TLS context and asserts the pinned fingerprint."""
+
+    def __init__(self, ssl_context, fingerprint: str):
+        self._ssl_context = ssl_context
+        self._fingerprint = fingerprint
+        super().__init__(pool_connections=4, pool_maxsize=16, max_retries=0)
+
+    def init_poolmanager(self, connections, maxsize, block=False, **pool_kwargs):
+        pool_kwargs["ssl_context"] = self._ssl_context
+        pool_kwargs["assert_fingerprint"] = self._fingerprint
+        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
+
+
+@dataclass(frozen=True)
+class TLSIdentity:
+    """The pinned server certificate and the client certificate presented to it."""
+
+    server_cert_pem: str
+    client_cert_pem: str | None = None
+    client_key_pem: str | None = field(default=None, repr=False)
+
+    @property
+    def server_fingerprint(self) -> str:
+        return certs.fingerprint_of_pem(self.server_cert_pem)
+
+    def ssl_context(self):
+        return certs.pinned_ssl_context(self.server_cert_pem, self.client_cert_pem, self.client_key_pem)
+
+
+_sessions: dict[tuple, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def _session_for(endpoint: Endpoint, tls: TLSIdentity | None) -> requests.Session:
+    key = (endpoint.address, tls)
+    with _sessions_lock:
+        session = _sessions.get(key)
+        if session is None:
+            session = requests.Session()
+            session.trust_env = False  # never route LXD traffic through an environment proxy
+            if endpoint.is_unix:
+                session.mount("http+unix://", requests_unixsocket.UnixAdapter())
+            else:
+                if tls is None:
+                    raise ValueError("an HTTPS endpoint needs a pinned server certificate")
+                session.mount(
+                    endpoint.base_url + "/", _PinnedAdapter(tls.ssl_context(), tls.server_fingerprint)
+                )
+            _sessions[key] = session
+        return session
+
+
+def forget_sessions() -> None:
+    with _sessions_lock:
+        for session in _sessions.values():
+            session.close()
+        _sessions.clear()
+
+
+@dataclass
+class Operation:
+    """An LXD background operation, as LXD last described it."""
+
+    data: dict
+
+    @property
+    def id(self) -> str:
+        return self.data.get("id", "")
+
+    @property
+    def status_code(self) -> int:
+        return int(self.data.get("status_code") or 0)
+
+    @property
+    def is_final(self) -> bool:
+        return self.status_code >= 200
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code == 200
+
+    @property
+    def error(self) -> str:
+        return self.data.get("err") or ""
+
+
+class LXDClient(InstancesAPI, FilesAPI):
+    """A gateway to one LXD host."""
+
+    def __init__(
+        self,
+        endpoint: Endpoint | str,
+        *,
+        tls: TLSIdentity | None = None,
+        project: str = "default",
+        label: str | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    ):
+        self.endpoint = endpoint if isinstance(endpoint, Endpoint) else parse_endpoint(endpoint)
+        self.tls = tls
+        self.project = project or "default"
+        self.label = label or str(self.endpoint)
+        self.timeout = timeout
+
+    # -- transport ---------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        headers: dict | None = None,
+        timeout: float | tuple[float, float] | None = None,
+        stream: bool = False,
+        project_scoped: bool = True,
+    ) -> requests.Response:
+        """Send one request; map transport failures to LXDError subclasses."""
+        params = dict(params or {})
+        if project_scoped and self.project != "default":
+            params.setdefault("project", self.project)
+        session = _session_for(self.endpoint, self.tls)
+        url = self.endpoint.base_url + path
+        kwargs: dict[str, Any] = {"params": params, "headers": headers or {}, "stream": stream}
+        if json_body is not None:
+            kwargs["data"] = json.dumps(json_body)
+            kwargs["headers"].setdefault("Content-Type", "application/json")
+        elif data is not None:
+            kwargs["data"] = data
+        try:
+            return session.request(method, url, timeout=timeout or self.timeout, **kwargs)
+        except requests.exceptions.SSLError as exc:
+            raise self._tls_failure(exc) from exc
+        except requests.exceptions.Timeout as exc:
+            raise HostUnreachable(f"{self.label} did not answer in time") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise HostUnreachable(f"{self.label} is unreachable: {_root_cause(exc)}") from exc
+        except requests.exceptions.RequestException as exc:
+            raise HostUnreachable(f"{self.label}: {exc}") from exc
+
+    def _tls_failure(self, exc: Exception) -> LXDError:
+        if self.endpoint.is_unix or self.tls is None:
+            return NotLXD(f"{self.label}: TLS failure: {exc}")
+        try:
+            got_pem = certs.fetch_server_certificate(self.endpoint.host, self.endpoint.port, timeout=1.0)
+            got = certs.fingerprint_of_pem(got_pem)
+        except LXDError:
+            got = None
+        expected = self.tls.server_fingerprint
+        if got != expected:
+            return CertificateMismatch(self.label, expected, got)
+        return NotLXD(f"{self.label}: TLS handshake failed: {_root_cause(exc)}")
+
+    def call(self, method: str, path: str, **kwargs) -> tuple[Any, requests.Response]:
+        """A request whose answer is an LXD envelope: returns (metadata or Operation, response)."""
+        response = self.request(method, path, **kwargs)
+        return self.parse_envelope(response), response
+
+    def parse_envelope(self, response: requests.Response) -> Any:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "type" not in body:
+            raise NotLXD(
+                f"{self.label} answered HTTP {response.status_code} with something that is not LXD's API"
+            )
+        kind = body.get("type")
+        if kind == "error":
+            code = int(body.get("error_code") or response.status_code or 500)
+            message = body.get("error") or f"HTTP {code}"
+            if code == 403:
+                raise NotTrusted(message)
+            raise LXDAPIError(message, code)
+        if kind == "async":
+            return Operation(body.get("metadata") or {})
+        return body.get("metadata")
+
+    def get(self, path: str, **kwargs) -> Any:
+        return self.call("GET", path, **kwargs)[0]
+
+    # -- server ------------------------------------------------------------------------
+
+    def server(self) -> tuple[dict, str]:
+        """GET /1.0: (metadata, etag)."""
+        metadata, response = self.call("GET", "/1.0", project_scoped=False)
+        if not isinstance(metadata, dict) or "api_version" not in metadata:
+            raise NotLXD(f"{self.label} answered /1.0 without an API version: not an LXD server")
+        return metadata, response.headers.get("ETag", "")
+
+    def patch_server_config(self, changes: dict[str, str], etag: str) -> None:
+        """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
+        headers = {"If-Match": etag} if etag else {}
+        self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
+
+    # -- trust -------------------------------------------------------------------------
+
+    def request_trust(
+        self,
+        *,
+        password: str | None = None,
+        token: str | None = None,
+        name: str = "lxd-dashboard",
+        use_trust_token_field: bool = False,
+    ) -> None:
+        """Ask the server to trust the client certificate this connection presents."""
+        body: dict[str, Any] = {"type": "client", "name": name}
+        if token is not None:
+            body["trust_token" if use_trust_token_field else "password"] = token
+        elif password is not None:
+            body["password"] = password
+        self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
+
+    def create_trust_token(self, name: str) -> Operation:
+        op = self.call(
+            "POST",
+            "/1.0/certificates",
+            json_body={"name": name, "type": "client", "token": True},
+            project_scoped=False,
+        )[0]
+        return op
+
+    def certificates(self) -> list[dict]:
+        return self.get("/1.0/certificates", params={"recursion": 1}, project_scoped=False) or []
+
+    def delete_certificate(self, fingerprint: str) -> None:
+        self.call("DELETE", f"/1.0/certificates/{quote(fingerprint, safe='')}", project_scoped=False)
+
+    # -- operations --------------------------------------------------------------------
+
+    def operation(self, op_id: str) -> Operation:
+        return Operation(self.get(f"/1.0/operations/{quote(op_id, safe='')}", project_scoped=False))
+
+    def operations(self) -> list[dict]:
+        listing = self.get("/1.0/operations", params={"recursion": 1}) or {}
+        return [op for ops in listing.values() for op in (ops or [])]
+
+    def cancel_operation(self, op_id: str) -> None:
+        self.call("DELETE", f"/1.0/operations/{quote(op_id, safe='')}", project_scoped=False)
+
+    def wait(self, operation: Operation | str, timeout: float = 120) -> Operation:
+        """Follow an operation to its end.  LXD's /wait answers 200 even for a failure, and
+        answers with the still-running operation on timeout: loop and check status_code."""
+        op_id = operation.id if isinstance(operation, Operation) else operation
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LXDError(f"operation {op_id} on {self.label} still running after {timeout:g} s")
+            chunk = max(1, min(int(remaining), 10))
+            try:
+                data = self.get(
+                    f"/1.0/operations/{quote(op_id, safe='')}/wait",
+                    params={"timeout": chunk},
+                    timeout=(self.timeout[0], chunk + 5),
+                    project_scoped=False,
+                )
+            except LXDAPIError as exc:
+                if exc.error_code == 404:
+                    raise LXDError(
+                        f"operation {op_id} on {self.label} ended and LXD no longer knows its outcome"
+                    ) from exc
+                raise
+            op = Operation(data or {})
+            if op.is_final:
+                if not op.succeeded:
+                    raise OperationFailed(op.error or f"operation {op.data.get('status', 'failed')}", op.data)
+                return op
+
+    def run(self, method: str, path: str, timeout: float = 120, **kwargs) -> Any:
+        """Send a write and, if LXD made it an operation, follow it to the end."""
+        result, _ = self.call(method, path, **kwargs)
+        if isinstance(result, Operation):
+            return self.wait(result, timeout=timeout)
+        return result
+
+    # -- websockets (events, exec) -----------------------------------------------------
+
+    def websocket_target(self, path: str) -> tuple[str, dict]:
+        """(uri, connect kwargs) for `websockets` to reach `path` on this host, pinned."""
+        if self.endpoint.is_unix:
+            return "ws://lxd" + path, {"unix_path": self.endpoint.address}
+        return "wss://" + self.endpoint.address[len("https://") :] + path, {"ssl": self.tls.ssl_context()}
+
+
+def _root_cause(exc: BaseException) -> str:
+    seen = exc
+    while seen.__cause__ or seen.__context__:
+        seen = seen.__cause__ or seen.__context__
+    text = str(seen)
+    if "Connection refused" in text or isinstance(seen, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(seen, FileNotFoundError) or "No such file" in text:
+        return "socket not found"
+    return text or seen.__class__.__name__
+
+
+def iter_chunks(response: requests.Response, size: int = 256 * 1024) -> Iterator[bytes]:
+    """Stream a response body without holding it whole in memory."""
+    try:
+        yield from response.iter_content(chunk_size=size)
+    finally:
+        response.close()

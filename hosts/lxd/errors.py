@@ -1,0 +1,61 @@
+"""Errors raised by the LXD gateway; every one carries a message fit for a person."""
+
+
+class LXDError(Exception):
+    """Base class. `http_status` is what a view should answer with."""
+
+    http_status = 502
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class HostUnreachable(LXDError):
+    """Connection refused, timed out, DNS failure, socket missing."""
+
+    http_status = 504
+
+
+class NotLXD(LXDError):
+    """Something answered, but not as an LXD server does (plain HTTP, another TLS server)."""
+
+
+class CertificateMismatch(LXDError):
+    """The server presented a certificate other than the pinned one."""
+
+    def __init__(self, host_label: str, expected: str, got: str | None):
+        self.expected = expected
+        self.got = got
+        super().__init__(
+            f"the certificate of {host_label} changed: expected {expected}, got {got or 'unknown'}"
+        )
+
+
+class LXDAPIError(LXDError):
+    """LXD answered with an error envelope; `message` is LXD's own text."""
+
+    def __init__(self, message: str, error_code: int):
+        super().__init__(message)
+        self.error_code = error_code
+        self.http_status = error_code if 400 <= error_code < 500 else 502
+
+
+class NotTrusted(LXDAPIError):
+    """LXD refused our client certificate (403)."""
+
+    def __init__(self, message: str = "not authorized"):
+        super().__init__(message, 403)
+
+
+class OperationFailed(LXDError):
+    """An async operation ended in Failure or Cancelled; `message` is LXD's `err`."""
+
+    http_status = 409
+
+    def __init__(self, message: str, operation: dict):
+        super().__init__(message or f"operation {operation.get('status', 'failed')}")
+        self.operation = operation

@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from . import crypto
+from .lxd import LXDClient
+from .lxd.certs import generate_client_certificate
+from .lxd.client import TLSIdentity, parse_endpoint
+
+HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+
+def validate_host_name(value: str) -> None:
+    if not HOST_NAME_RE.match(value or ""):
+        raise ValidationError(
+            "Use 1-63 lower-case letters, digits and hyphens, not starting or ending with a hyphen."
+        )
+
+
+class ClientCertificate(models.Model):
+    """The certificate the dashboard presents to LXD hosts; its key is encrypted at rest."""
+
+    name = models.CharField(max_length=100, unique=True)
+    certificate = models.TextField(help_text="PEM")
+    private_key_encrypted = models.TextField(editable=False)
+    fingerprint = models.CharField(max_length=64, unique=True)
+    not_after = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.fingerprint[:12]})"
+
+    @classmethod
+    def default(cls) -> ClientCertificate:
+        cert = cls.objects.filter(name="dashboard").first()
+        if cert is None:
+            generated = generate_client_certificate("lxd-dashboard")
+            cert = cls.objects.create(
+                name="dashboard",
+                certificate=generated.certificate_pem,
+                private_key_encrypted=crypto.encrypt(generated.private_key_pem),
+                fingerprint=generated.fingerprint,
+                not_after=generated.not_after,
+            )
+        return cert
+
+    def private_key_pem(self) -> str:
+        return crypto.decrypt(self.private_key_encrypted)
+
+
+class Host(models.Model):
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "unknown"
+        ONLINE = "online", "online"
+        OFFLINE = "offline", "offline"
+        UNTRUSTED = "untrusted", "untrusted"
+        CERT_CHANGED = "cert-changed", "certificate changed"
+
+    name = models.CharField(max_length=63, unique=True, validators=[validate_host_name])
+    endpoint = models.CharField(max_length=512, help_text="unix socket path or https://host:port")
+    project = models.CharField(max_length=63, default="default")
+    server_certificate = models.TextField(blank=True, help_text="pinned PEM (HTTPS hosts)")
+    server_fingerprint = models.CharField(max_length=64, blank=True)
+    client_certificate = models.ForeignKey(
+        ClientCertificate, null=True, blank=True, on_delete=models.PROTECT, related_name="hosts"
+    )
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.UNKNOWN)
+    status_detail = models.TextField(blank=True)
+    last_checked = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_unix(self) -> bool:
+        return self.endpoint.startswith("/")
+
+    def tls_identity(self) -> TLSIdentity | None:
+        if self.is_unix:
+            return None
+        cert = self.client_certificate
+        return TLSIdentity(
+            server_cert_pem=self.server_certificate,
+            client_cert_pem=cert.certificate if cert else None,
+            client_key_pem=cert.private_key_pem() if cert else None,
+        )
+
+    def client(self, timeout: tuple[float, float] | None = None) -> LXDClient:
+        from django.conf import settings
+
+        return LXDClient(
+            parse_endpoint(self.endpoint),
+            tls=self.tls_identity(),
+            project=self.project,
+            label=self.name,
+            timeout=timeout or settings.LXD_PAGE_TIMEOUT,
+        )
+
+    def record_status(self, status: str, detail: str = "") -> None:
+        self.status, self.status_detail, self.last_checked = status, detail, timezone.now()
+        Host.objects.filter(pk=self.pk).update(
+            status=status, status_detail=detail, last_checked=self.last_checked
+        )
+
+
+class AuditEntry(models.Model):
+    """One mutating request: who did what to which object, and how it ended."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+        REFUSED = "refused", "refused"
+
+    time = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    host_name = models.CharField(max_length=63, blank=True, db_index=True)
+    target = models.CharField(max_length=512, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    error = models.TextField(blank=True)
+    operation_id = models.CharField(max_length=64, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-time", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.host_name}/{self.target} {self.outcome}"

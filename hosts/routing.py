@@ -1,0 +1,3 @@
+"""Websocket routes.  Every consumer refuses anonymous users."""
+
+websocket_urlpatterns: list = []

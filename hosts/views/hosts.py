@@ -1,0 +1,203 @@
+"""Hosts: list, register, detail (the seed's server information), config, remove, re-pin."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods
+
+from ..audit import record
+from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
+from ..lxd import LXDAPIError, LXDError
+from ..lxd.certs import normalise_fingerprint
+from ..lxd.client import parse_endpoint
+from ..models import Host
+from ..registration import (
+    ConfirmationNeeded,
+    RegistrationError,
+    probe_certificate,
+    register_host,
+    remove_host,
+    repin,
+)
+from ..roles import ADMIN, role_required
+from ..status import check_host, check_hosts
+from .common import config_changes, config_to_text, render_lxd_error
+
+
+def host_list(request):
+    states = check_hosts(list(Host.objects.select_related("client_certificate")))
+    template = "hosts/partials/host_table.html" if request.htmx else "hosts/host_list.html"
+    return render(request, template, {"states": states})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def host_add(request):
+    if request.method == "GET":
+        return render(request, "hosts/host_add.html", {"form": HostAddForm()})
+    form = HostAddForm(request.POST)
+    if not form.is_valid():
+        return render(request, "hosts/host_add.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    secret = data["secret"] or None
+    try:
+        host = register_host(
+            data["name"],
+            data["url"],
+            password=secret if data["auth"] == "password" else None,
+            token=secret if data["auth"] == "token" else None,
+            fingerprint=data["fingerprint"] or None,
+            project=data["project"] or "default",
+        )
+    except ConfirmationNeeded as exc:
+        confirm = HostAddForm(initial={**data, "fingerprint": exc.fingerprint})
+        return render(
+            request,
+            "hosts/host_add.html",
+            {"form": confirm, "confirm_fingerprint": exc.fingerprint, "endpoint": exc.endpoint},
+        )
+    except RegistrationError as exc:
+        record(request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc))
+        form.add_error(None, str(exc))
+        return render(request, "hosts/host_add.html", {"form": form}, status=400)
+    record(request.user, "host.add", host=host, target=host.endpoint)
+    messages.success(request, f"Host {host.name} registered and trusted.")
+    return redirect("host-detail", name=host.name)
+
+
+def _server_sections(info: dict) -> dict:
+    env = info.get("environment") or {}
+    return {
+        "api": [
+            ("API version", info.get("api_version")),
+            ("API status", info.get("api_status")),
+            ("Extensions", len(info.get("api_extensions") or [])),
+            ("Auth", info.get("auth")),
+            ("Auth methods", ", ".join(info.get("auth_methods") or [])),
+            ("Public", info.get("public")),
+        ],
+        "server": [
+            ("Server", env.get("server")),
+            ("Server name", env.get("server_name")),
+            ("Version", env.get("server_version")),
+            ("Clustered", env.get("server_clustered")),
+            (
+                "Kernel",
+                f"{env.get('kernel', '')} {env.get('kernel_version', '')} ({env.get('kernel_architecture', '')})",
+            ),
+            ("Architectures", ", ".join(env.get("architectures") or [])),
+            ("Driver", f"{env.get('driver', '')} {env.get('driver_version', '')}"),
+            ("Storage", f"{env.get('storage', '')} {env.get('storage_version', '')}"),
+            ("Addresses", ", ".join(env.get("addresses") or []) or "—"),
+            ("Certificate fingerprint", env.get("certificate_fingerprint")),
+        ],
+        "extensions": info.get("api_extensions") or [],
+    }
+
+
+def host_detail(request, name):
+    host = get_object_or_404(Host, name=name)
+    state = check_host(host)
+    context = {"host": host, "state": state, "config_text": config_to_text((state.info or {}).get("config"))}
+    if state.online:
+        context["sections"] = _server_sections(state.info)
+    return render(request, "hosts/host_detail.html", context, status=200 if state.online else 502)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def host_config(request, name):
+    host = get_object_or_404(Host, name=name)
+    client = host.client()
+    try:
+        info, etag = client.server()
+    except LXDError as exc:
+        return render_lxd_error(request, exc, title=f"Cannot read the configuration of {host.name}")
+    original = info.get("config") or {}
+    if request.method == "GET":
+        form = ServerConfigForm(initial={"config": config_to_text(original), "etag": etag})
+        return render(request, "hosts/host_config.html", {"host": host, "form": form})
+    form = ServerConfigForm(request.POST)
+    status = 400
+    if form.is_valid():
+        try:
+            edited = form.parsed()
+        except Exception as exc:  # ValidationError from parsing lines
+            form.add_error("config", exc)
+        else:
+            sent_etag = form.cleaned_data["etag"]
+            if sent_etag and sent_etag != etag:
+                form.add_error(
+                    None,
+                    "The configuration changed on the host since you opened this page. "
+                    "Reload to see the current values.",
+                )
+                status = 409
+            else:
+                changes = config_changes(original, edited)
+                if not changes:
+                    messages.info(request, "Nothing changed.")
+                    return redirect("host-detail", name=host.name)
+                target = ", ".join(sorted(changes))
+                try:
+                    client.patch_server_config(changes, sent_etag or etag)
+                except LXDAPIError as exc:
+                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
+                    form.add_error(None, f"LXD refused the change: {exc}")
+                    status = 409 if exc.error_code == 412 else 400
+                except LXDError as exc:
+                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
+                    return render_lxd_error(request, exc, title=f"Cannot change {host.name}")
+                else:
+                    record(request.user, "host.config", host=host, target=target)
+                    messages.success(
+                        request, f"Configuration of {host.name} updated: {', '.join(sorted(changes))}."
+                    )
+                    return redirect("host-detail", name=host.name)
+    return render(request, "hosts/host_config.html", {"host": host, "form": form}, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def host_remove(request, name):
+    host = get_object_or_404(Host, name=name)
+    if request.method == "GET":
+        return render(request, "hosts/host_remove.html", {"host": host, "form": RemoveHostForm()})
+    form = RemoveHostForm(request.POST)
+    form.is_valid()
+    warning = remove_host(host, revoke=form.cleaned_data.get("revoke", False))
+    record(request.user, "host.remove", host=name, target=host.endpoint, error=warning or "")
+    if warning:
+        messages.warning(request, warning)
+    messages.success(request, f"Host {name} removed.")
+    return redirect("home")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def host_repin(request, name):
+    host = get_object_or_404(Host, name=name)
+    if host.is_unix:
+        raise Http404("a unix socket host has no certificate")
+    try:
+        _, seen = probe_certificate(parse_endpoint(host.endpoint))
+    except RegistrationError as exc:
+        return render(
+            request, "hosts/error.html", {"title": "Cannot reach the host", "message": str(exc)}, status=504
+        )
+    context = {"host": host, "seen": seen, "form": ConfirmForm(initial={"fingerprint": seen})}
+    if request.method == "POST":
+        form = ConfirmForm(request.POST)
+        if form.is_valid() and normalise_fingerprint(form.cleaned_data["fingerprint"]) == seen:
+            try:
+                repin(host, seen)
+            except RegistrationError as exc:
+                record(request.user, "host.repin", host=host, target=seen, outcome="failed", error=str(exc))
+                context["error"] = str(exc)
+                return render(request, "hosts/host_repin.html", context, status=409)
+            record(request.user, "host.repin", host=host, target=seen)
+            messages.success(request, f"{host.name} is now pinned to {seen}.")
+            return redirect("host-detail", name=host.name)
+        context["error"] = "The certificate changed again while you were checking it; compare once more."
+        return render(request, "hosts/host_repin.html", context, status=409)
+    return render(request, "hosts/host_repin.html", context)

@@ -1,0 +1,86 @@
+"""The project's LXD test lab, as tests see it (started by bin/lab; never /var/lib/lxd)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from hosts.lxd import LXDClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class LabDaemon:
+    index: int
+    socket: str
+    url: str
+    lxd_dir: str
+
+    @property
+    def name(self) -> str:
+        return f"d{self.index}"
+
+    def admin(self) -> LXDClient:
+        """Direct admin access over the unix socket: the test's own `lxc`, not the dashboard."""
+        return LXDClient(self.socket, label=self.name, timeout=(5, 60))
+
+    def lxc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        env = {**os.environ, "LXD_DIR": self.lxd_dir}
+        return subprocess.run(
+            ["lxc", *args], env=env, capture_output=True, text=True, check=check, timeout=timeout
+        )
+
+    def trust_token(self, name: str = "dashboard-test") -> str:
+        """A fresh single-use trust token, built as `lxc config trust add` builds it."""
+        op = self.admin().create_trust_token(name)
+        meta = op.data["metadata"]
+        token = {
+            "client_name": name,
+            "fingerprint": meta["fingerprint"],
+            "addresses": meta["addresses"],
+            "secret": meta["secret"],
+            "expires_at": "0001-01-01T00:00:00Z",
+        }
+        return base64.b64encode(json.dumps(token).encode()).decode()
+
+    def fingerprint(self) -> str:
+        info, _ = self.admin().server()
+        return info["environment"]["certificate_fingerprint"]
+
+    def forget_client_certificates(self) -> None:
+        admin = self.admin()
+        for cert in admin.certificates():
+            admin.delete_certificate(cert["fingerprint"])
+
+
+@dataclass(frozen=True)
+class Lab:
+    daemons: tuple[LabDaemon, ...]
+    trust_password: str
+
+    @property
+    def d1(self) -> LabDaemon:
+        return self.daemons[0]
+
+    @property
+    def d2(self) -> LabDaemon:
+        return self.daemons[1]
+
+
+def start_lab(count: int = 2) -> Lab:
+    out = subprocess.run(
+        [str(ROOT / "bin" / "lab"), "up", str(count)], capture_output=True, text=True, timeout=600
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"bin/lab up failed:\n{out.stdout}\n{out.stderr}")
+    env = dict(line.split("=", 1) for line in out.stdout.splitlines() if "=" in line)
+    daemons = tuple(
+        LabDaemon(i, env[f"LAB_D{i}_SOCKET"], env[f"LAB_D{i}_URL"], str(Path(env[f"LAB_D{i}_SOCKET"]).parent))
+        for i in range(1, count + 1)
+    )
+    return Lab(daemons, env["LAB_TRUST_PASSWORD"])

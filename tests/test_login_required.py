@@ -1,0 +1,57 @@
+"""Every URL and websocket route refuses anonymous users."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC = {"login"}
+
+
+def walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p.name
+
+
+def concrete(route: str) -> str:
+    import re
+
+    route = re.sub(r"<(?:(\w+):)?(\w+)>", lambda m: "1" if m.group(1) in ("int",) else "x", route)
+    return "/" + route.lstrip("^").rstrip("$").replace("\\Z", "").replace("\\", "")
+
+
+def test_every_url_requires_login(client):
+    checked = 0
+    for route, name in walk(get_resolver().url_patterns):
+        if name in PUBLIC or route.startswith("admin/") or "(?P" in route:
+            continue
+        url = concrete(route)
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code in (302, 403, 405), f"{method.upper()} {url} -> {response.status_code}"
+            if response.status_code == 302:
+                assert "/accounts/login/" in response["Location"], url
+        checked += 1
+    assert checked >= 5
+
+
+def test_admin_requires_staff_login(client):
+    response = client.get("/admin/hosts/host/")
+    assert response.status_code == 302 and "login" in response["Location"]
+
+
+async def test_every_websocket_route_refuses_anonymous():
+    from channels.testing import WebsocketCommunicator
+
+    from dashboard.asgi import application
+    from hosts.routing import websocket_urlpatterns
+
+    for pattern in websocket_urlpatterns:
+        path = concrete(str(pattern.pattern))
+        communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+        connected, _ = await communicator.connect()
+        assert not connected, path
+        await communicator.disconnect()

@@ -1,0 +1,190 @@
+"""Registering hosts on the real lab daemons: the happy paths and every refusal."""
+
+import os
+import socket
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from hosts.models import ClientCertificate, Host
+from hosts.registration import ConfirmationNeeded, RegistrationError, register_host
+from tests.servers import closed_port, hanging_server, plain_http_server, tls_server_not_lxd
+
+pytestmark = pytest.mark.django_db
+
+
+def trusted_fingerprints(daemon):
+    return {c["fingerprint"] for c in daemon.admin().certificates()}
+
+
+def test_password_registration_pins_and_trusts(lab):
+    host = register_host("one", lab.d1.url, password=lab.trust_password, fingerprint=lab.d1.fingerprint())
+    assert host.server_fingerprint == lab.d1.fingerprint()
+    assert host.client_certificate.fingerprint in trusted_fingerprints(lab.d1)
+    info, _ = host.client().server()
+    assert info["auth"] == "trusted"
+
+
+def test_token_registration_needs_no_prompt(lab):
+    host = register_host("two", lab.d2.url, token=lab.d2.trust_token())
+    assert host.server_fingerprint == lab.d2.fingerprint()
+    assert host.client().server()[0]["auth"] == "trusted"
+
+
+def test_unknown_certificate_needs_confirmation(lab):
+    with pytest.raises(ConfirmationNeeded) as caught:
+        register_host("one", lab.d1.url, password=lab.trust_password)
+    assert caught.value.fingerprint == lab.d1.fingerprint()
+    assert not Host.objects.exists()
+
+
+def test_wrong_fingerprint_is_refused(lab):
+    with pytest.raises(RegistrationError, match="not the expected"):
+        register_host("one", lab.d1.url, password=lab.trust_password, fingerprint="ab" * 32)
+    assert not Host.objects.exists()
+
+
+def test_wrong_trust_password_leaves_no_host(lab):
+    with pytest.raises(RegistrationError, match="refused the trust password"):
+        register_host("one", lab.d1.url, password="not-the-password", accept_certificate=True)
+    assert not Host.objects.exists()
+
+
+def test_used_token_is_refused(lab):
+    token = lab.d2.trust_token()
+    register_host("first", lab.d2.url, token=token)
+    lab.d2.forget_client_certificates()
+    ClientCertificate.objects.all().delete() if not Host.objects.exists() else None
+    Host.objects.all().delete()
+    ClientCertificate.objects.all().delete()
+    with pytest.raises(RegistrationError, match="refused the trust token"):
+        register_host("second", lab.d2.url, token=token)
+    assert not Host.objects.exists()
+
+
+def test_bad_token_is_refused(lab):
+    with pytest.raises(RegistrationError, match="not an LXD trust token"):
+        register_host("one", lab.d2.url, token="bm90IGEgdG9rZW4=")
+    assert not Host.objects.exists()
+
+
+def test_token_for_another_server_is_refused(lab):
+    token = lab.d1.trust_token()
+    with pytest.raises(RegistrationError, match="trust token was issued by"):
+        register_host("one", lab.d2.url, token=token)
+    assert not Host.objects.exists()
+
+
+def test_closed_port_is_refused():
+    with pytest.raises(RegistrationError, match="connection refused"):
+        register_host("one", "https://" + closed_port(), accept_certificate=True)
+    assert not Host.objects.exists()
+
+
+def test_plain_http_port_is_refused():
+    with plain_http_server() as address, pytest.raises(RegistrationError, match="plain HTTP"):
+        register_host("one", address, accept_certificate=True)
+    assert not Host.objects.exists()
+
+
+def test_tls_server_that_is_not_lxd_is_refused():
+    with tls_server_not_lxd() as (url, _fp), pytest.raises(RegistrationError, match="not LXD"):
+        register_host("one", url, password="x", accept_certificate=True)
+    assert not Host.objects.exists()
+
+
+def test_hanging_server_is_refused_quickly():
+    import time
+
+    with hanging_server() as address:
+        started = time.monotonic()
+        with pytest.raises(RegistrationError, match="did not answer"):
+            register_host("one", address, accept_certificate=True)
+        assert time.monotonic() - started < 5
+    assert not Host.objects.exists()
+
+
+def test_duplicate_name_is_refused(lab):
+    register_host("dup", lab.d1.socket)
+    with pytest.raises(RegistrationError, match="already registered"):
+        register_host("dup", lab.d2.socket)
+    assert Host.objects.count() == 1
+
+
+def test_invalid_name_is_refused(lab):
+    with pytest.raises(RegistrationError, match="invalid host name"):
+        register_host("Bad Name!", lab.d1.socket)
+
+
+def test_unix_path_that_is_not_a_socket(tmp_path):
+    regular = tmp_path / "file"
+    regular.write_text("x")
+    with pytest.raises(RegistrationError, match="not a unix socket"):
+        register_host("one", str(regular))
+    with pytest.raises(RegistrationError, match="does not exist"):
+        register_host("one", str(tmp_path / "missing"))
+    assert not Host.objects.exists()
+
+
+def test_unix_socket_that_is_not_lxd(tmp_path):
+    path = str(tmp_path / "other.socket")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+    try:
+        with pytest.raises(RegistrationError):
+            register_host("one", path)
+    finally:
+        listener.close()
+    assert not Host.objects.exists()
+
+
+def test_http_url_is_refused():
+    with pytest.raises(RegistrationError, match="HTTPS only"):
+        register_host("one", "http://127.0.0.1:8443")
+
+
+def test_addhost_command_with_password_and_fingerprint(lab, capsys):
+    call_command(
+        "addhost", "cli1", lab.d1.url, "--password", lab.trust_password, "--fingerprint", lab.d1.fingerprint()
+    )
+    assert "Host cli1 registered" in capsys.readouterr().out
+    assert Host.objects.get(name="cli1").server_fingerprint == lab.d1.fingerprint()
+
+
+def test_addhost_command_prints_fingerprint_when_unconfirmed(lab):
+    with pytest.raises(CommandError, match=lab.d1.fingerprint()):
+        call_command("addhost", "cli1", lab.d1.url, "--password", lab.trust_password)
+    assert not Host.objects.exists()
+
+
+def test_addhost_command_with_token_and_accept(lab):
+    call_command("addhost", "cli2", lab.d2.url, "--token", lab.d2.trust_token(), "--accept-certificate")
+    assert Host.objects.get(name="cli2").client().server()[0]["auth"] == "trusted"
+
+
+def test_bootstrap_registers_local_socket_from_lxd_dir(lab, monkeypatch, capsys):
+    monkeypatch.setenv("LXD_DIR", lab.d1.lxd_dir)
+    call_command("bootstrap")
+    out = capsys.readouterr().out
+    assert "password:" in out
+    assert Host.objects.get(name="local").endpoint == lab.d1.socket
+
+
+def test_private_key_is_encrypted_at_rest(lab):
+    register_host("two", lab.d2.url, token=lab.d2.trust_token())
+    cert = ClientCertificate.objects.get()
+    assert "PRIVATE KEY" not in cert.private_key_encrypted
+    assert "PRIVATE KEY" in cert.private_key_pem()
+    assert os.environ.get("DJANGO_SETTINGS_MODULE")
+
+
+def test_remove_host_can_revoke_our_certificate(lab):
+    from hosts.registration import remove_host
+
+    host = register_host("two", lab.d2.url, token=lab.d2.trust_token())
+    fp = host.client_certificate.fingerprint
+    assert fp in trusted_fingerprints(lab.d2)
+    assert remove_host(host, revoke=True) is None
+    assert fp not in trusted_fingerprints(lab.d2)
+    assert not Host.objects.exists()

@@ -15,8 +15,16 @@ from contextlib import contextmanager
 from .models import AuditEntry, Host
 
 
-def record(user, action: str, *, host: Host | str | None = None, target: str = "", outcome: str = "ok",
-           error: str = "", operation_id: str = "") -> AuditEntry:
+def record(
+    user,
+    action: str,
+    *,
+    host: Host | str | None = None,
+    target: str = "",
+    outcome: str = "ok",
+    error: str = "",
+    operation_id: str = "",
+) -> AuditEntry:
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     return AuditEntry.objects.create(
         user=user if authenticated else None,
@@ -37,7 +45,14 @@ def audited(request_or_user, action: str, *, host: Host | str | None = None, tar
     try:
         yield entry
     except Exception as exc:
-        record(user, action, host=host, target=entry.target, outcome=AuditEntry.Outcome.FAILED,
-               error=str(exc), operation_id=entry.operation_id)
+        record(
+            user,
+            action,
+            host=host,
+            target=entry.target,
+            outcome=AuditEntry.Outcome.FAILED,
+            error=str(exc),
+            operation_id=entry.operation_id,
+        )
         raise
     record(user, action, host=host, target=entry.target, operation_id=entry.operation_id)

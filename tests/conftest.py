@@ -94,7 +94,7 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -108,7 +108,7 @@ class LiveDashboard:
             ],
             env=self.env,
             cwd=ROOT,
-            stdout=log,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -122,6 +122,14 @@ class LiveDashboard:
                 time.sleep(0.1)
         raise RuntimeError("daphne did not start:\n" + (self.tmp / "daphne.log").read_text())
 
+    def ensure_lab_hosts(self, lab: Lab) -> None:
+        """lab1 = d1 over its unix socket, lab2 = d2 over HTTPS (token): registered once."""
+        if getattr(self, "_lab_hosts", False):
+            return
+        self.manage("addhost", "lab1", lab.d1.socket)
+        self.manage("addhost", "lab2", lab.d2.url, "--token", lab.d2.trust_token())
+        self._lab_hosts = True
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -129,6 +137,8 @@ class LiveDashboard:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
 
 
 @pytest.fixture(scope="session")
@@ -137,6 +147,13 @@ def live_dashboard(tmp_path_factory, lab):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def live_hosts(live_dashboard, lab):
+    """The live dashboard with lab1 (d1, unix socket) and lab2 (d2, HTTPS) registered."""
+    live_dashboard.ensure_lab_hosts(lab)
+    return live_dashboard
 
 
 @pytest.fixture(scope="session")

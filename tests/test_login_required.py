@@ -31,7 +31,9 @@ def test_every_url_requires_login(client):
         url = concrete(route)
         for method in ("get", "post"):
             response = getattr(client, method)(url)
-            assert response.status_code in (302, 403, 405), f"{method.upper()} {url} -> {response.status_code}"
+            assert response.status_code in (302, 403, 405), (
+                f"{method.upper()} {url} -> {response.status_code}"
+            )
             if response.status_code == 302:
                 assert "/accounts/login/" in response["Location"], url
         checked += 1
@@ -51,7 +53,9 @@ async def test_every_websocket_route_refuses_anonymous():
 
     for pattern in websocket_urlpatterns:
         path = concrete(str(pattern.pattern))
-        communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+        communicator = WebsocketCommunicator(
+            application, path, headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        )
         connected, _ = await communicator.connect()
         assert not connected, path
         await communicator.disconnect()

@@ -57,7 +57,9 @@ def host_add(request):
             {"form": confirm, "confirm_fingerprint": exc.fingerprint, "endpoint": exc.endpoint},
         )
     except RegistrationError as exc:
-        record(request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc))
+        record(
+            request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc)
+        )
         form.add_error(None, str(exc))
         return render(request, "hosts/host_add.html", {"form": form}, status=400)
     record(request.user, "host.add", host=host, target=host.endpoint)
@@ -142,11 +144,25 @@ def host_config(request, name):
                 try:
                     client.patch_server_config(changes, sent_etag or etag)
                 except LXDAPIError as exc:
-                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
+                    record(
+                        request.user,
+                        "host.config",
+                        host=host,
+                        target=target,
+                        outcome="failed",
+                        error=str(exc),
+                    )
                     form.add_error(None, f"LXD refused the change: {exc}")
                     status = 409 if exc.error_code == 412 else 400
                 except LXDError as exc:
-                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
+                    record(
+                        request.user,
+                        "host.config",
+                        host=host,
+                        target=target,
+                        outcome="failed",
+                        error=str(exc),
+                    )
                     return render_lxd_error(request, exc, title=f"Cannot change {host.name}")
                 else:
                     record(request.user, "host.config", host=host, target=target)

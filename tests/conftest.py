@@ -18,7 +18,7 @@ PASSWORD = "correct-horse-battery"
 
 @pytest.fixture(scope="session")
 def lab() -> Lab:
-    lab = start_lab(2)
+    lab = start_lab(3)
     for daemon in lab.daemons:
         daemon.forget_client_certificates()
     yield lab

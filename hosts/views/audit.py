@@ -2,6 +2,7 @@
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from ..models import AuditEntry
 from ..roles import ADMIN, role_required
@@ -9,6 +10,7 @@ from ..roles import ADMIN, role_required
 FILTERS = {"user": "username", "action": "action__startswith", "host": "host_name", "outcome": "outcome"}
 
 
+@require_safe
 @role_required(ADMIN)
 def audit_log(request):
     entries = AuditEntry.objects.all()

@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from ..audit import record
 from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
@@ -24,6 +24,7 @@ from ..status import check_host, check_hosts
 from .common import config_changes, config_to_text, render_lxd_error
 
 
+@require_safe
 def host_list(request):
     states = check_hosts(list(Host.objects.select_related("client_certificate")))
     template = "hosts/partials/host_table.html" if request.htmx else "hosts/host_list.html"
@@ -97,6 +98,7 @@ def _server_sections(info: dict) -> dict:
     }
 
 
+@require_safe
 def host_detail(request, name):
     host = get_object_or_404(Host, name=name)
     state = check_host(host)

@@ -107,7 +107,10 @@ class Metered:
         self.started = False
 
     def __len__(self) -> int:
-        return self.size or 0
+        return self.size or 0  # 0: requests falls back to chunked encoding
+
+    def __bool__(self) -> bool:
+        return True  # requests sends `data or {}`: an "empty" body would be dropped
 
     def __iter__(self) -> Iterator[bytes]:
         self.started = True

@@ -94,7 +94,8 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
+        # kept on self: an unreferenced file object is collected at once (ResourceWarning)
+        self.log = log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -129,6 +130,9 @@ class LiveDashboard:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(10)
+        if getattr(self, "log", None):
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

@@ -49,3 +49,72 @@ def mkdir(daemon: LabDaemon, name: str, path: str) -> None:
         "POST", f"/1.0/instances/{name}/files", params={"path": path}, headers={"X-LXD-type": "directory"}
     )
     assert response.status_code == 200, response.text
+
+
+# -- talking to a live dashboard over HTTP and websockets (tests and bench/files.py) ---------
+
+
+def login(base_url: str, username: str, password: str):
+    """A requests session logged in through the login form, with the CSRF header set."""
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False
+    session.get(base_url + "/accounts/login/", timeout=10)
+    token = session.cookies["csrftoken"]
+    response = session.post(
+        base_url + "/accounts/login/",
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+        timeout=10,
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:500]
+    session.headers["X-CSRFToken"] = session.cookies["csrftoken"]
+    return session
+
+
+def ws_upload(
+    base_url: str,
+    session,
+    host: str,
+    name: str,
+    path: str,
+    chunks,
+    size: int,
+    *,
+    overwrite: bool = False,
+    frame: int = 1024 * 1024,
+    window: int = 4 * 1024 * 1024,
+    stop_after: int | None = None,
+) -> dict:
+    """Upload as the page's script does: header, frames within the window, wait for the outcome.
+
+    `stop_after` closes the socket once that many bytes are sent (an interrupted upload)."""
+    import json
+
+    from websockets.sync.client import connect
+
+    uri = base_url.replace("http://", "ws://") + f"/ws/hosts/{host}/instances/{name}/files/upload/"
+    cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
+    with connect(uri, origin=base_url, additional_headers={"Cookie": cookie}, max_size=None) as ws:
+        ws.send(json.dumps({"path": path, "size": size, "overwrite": overwrite}))
+        reply = json.loads(ws.recv(timeout=30))
+        if reply["type"] != "ready":
+            return reply
+        sent = acked = 0
+        pending = b""
+        source = iter(chunks)
+        while True:
+            while sent - acked < window and sent < size:
+                while len(pending) < frame and (sent + len(pending)) < size:
+                    pending += next(source)
+                piece, pending = pending[:frame], pending[frame:]
+                ws.send(piece)
+                sent += len(piece)
+                if stop_after is not None and sent >= stop_after:
+                    return {"type": "stopped", "sent": sent}
+            reply = json.loads(ws.recv(timeout=60))
+            if reply["type"] == "ack":
+                acked = reply["received"]
+                continue
+            return reply

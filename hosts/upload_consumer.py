@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import threading
-from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -46,7 +46,10 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
             return
         kwargs = self.scope["url_route"]["kwargs"]
         self.host_name, self.instance = kwargs["host"], kwargs["name"]
-        self.chunks: asyncio.Queue = asyncio.Queue(maxsize=QUEUED)
+        # The writer thread takes frames from a thread-safe queue; when it is full the consumer
+        # waits for `room`, which the writer sets (through the loop) after each frame it takes.
+        self.frames: queue.Queue = queue.Queue(maxsize=QUEUED)
+        self.room = asyncio.Event()
         self.loop = asyncio.get_running_loop()
         self.upload: uploads.Upload | None = None
         self.result: asyncio.Future | None = None
@@ -79,14 +82,16 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
 
     async def queue(self, item) -> bool:
         """Hand an item to the writer; False if the writer has already ended (with an error)."""
-        if self.result.done():
-            return False
-        put = asyncio.ensure_future(self.chunks.put(item))
-        await asyncio.wait({put, self.result}, return_when=asyncio.FIRST_COMPLETED)
-        if not put.done():
-            put.cancel()
-            return False
-        return True
+        while not self.result.done():
+            try:
+                self.frames.put_nowait(item)
+                return True
+            except queue.Full:
+                self.room.clear()
+                room = asyncio.ensure_future(self.room.wait())
+                await asyncio.wait({room, self.result}, return_when=asyncio.FIRST_COMPLETED)
+                room.cancel()
+        return False
 
     async def start(self, text: str) -> None:
         try:
@@ -174,24 +179,20 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         while True:
             if self.aborted:
                 raise uploads.UploadRefused("The upload was interrupted: the browser went away.", 400)
-            item = asyncio.run_coroutine_threadsafe(self._next(0.5), self.loop).result(timeout=30)
-            if item is None:
+            try:
+                item = self.frames.get(timeout=0.5)
+            except queue.Empty:
                 idle += 0.5
                 if idle >= IDLE_SECONDS:
                     raise uploads.UploadRefused(
                         f"The upload stalled: nothing arrived for {IDLE_SECONDS} s.", 408
-                    )
+                    ) from None
                 continue
+            self.loop.call_soon_threadsafe(self.room.set)
             idle = 0.0
             if item is _END:
                 return
             yield item
-
-    async def _next(self, timeout: float) -> Any:
-        try:
-            return await asyncio.wait_for(self.chunks.get(), timeout)
-        except TimeoutError:
-            return None
 
 
 def _set(future: asyncio.Future, value) -> None:

@@ -45,10 +45,20 @@ def max_upload_bytes() -> int:
     return int(settings.DASHBOARD_MAX_UPLOAD_BYTES)
 
 
+def max_http_upload_bytes() -> int:
+    """Daphne holds a whole HTTP request body in memory before the view runs (the websocket
+    upload does not), so plain HTTP uploads get their own, lower, limit."""
+    return min(max_upload_bytes(), int(settings.DASHBOARD_MAX_HTTP_UPLOAD_BYTES))
+
+
 def too_large(limit: int) -> UploadRefused:
-    return UploadRefused(
-        f"The file is larger than the upload limit of {filesizeformat(limit)} ({limit} bytes).", 413
-    )
+    message = f"The file is larger than the upload limit of {filesizeformat(limit)} ({limit} bytes)."
+    if limit < max_upload_bytes():
+        message += (
+            f" That is the limit for plain HTTP uploads; the page's upload (over a websocket, with"
+            f" JavaScript on) takes up to {filesizeformat(max_upload_bytes())}."
+        )
+    return UploadRefused(message, 413)
 
 
 @dataclass
@@ -61,13 +71,17 @@ class Upload:
     gid: int | None = None
     overwrite: bool = False
     replaces: bool = False  # set by check(): an existing file will be replaced
+    limit: int | None = None  # bytes allowed; None: DASHBOARD_MAX_UPLOAD_BYTES
+
+    @property
+    def max_bytes(self) -> int:
+        return self.limit if self.limit is not None else max_upload_bytes()
 
 
 def check(client: LXDClient, upload: Upload) -> Upload:
     """Everything that can be refused before a byte is sent."""
-    limit = max_upload_bytes()
-    if upload.size is not None and upload.size > limit:
-        raise too_large(limit)
+    if upload.size is not None and upload.size > upload.max_bytes:
+        raise too_large(upload.max_bytes)
     parent = parent_of(upload.path)
     folder = client.file_info_or_none(upload.instance, parent)
     if folder is None:
@@ -135,7 +149,7 @@ def push(client: LXDClient, upload: Upload, chunks: Iterable[bytes]) -> int:
 
 def write(client: LXDClient, upload: Upload, chunks: Iterable[bytes]) -> int:
     """Stream `chunks` into the file (after check()); on failure remove what was written."""
-    body = Metered(chunks, upload.size, max_upload_bytes())
+    body = Metered(chunks, upload.size, upload.max_bytes)
     try:
         client.push_file(
             upload.instance,

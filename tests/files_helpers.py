@@ -102,19 +102,25 @@ def ws_upload(
         if reply["type"] != "ready":
             return reply
         sent = acked = 0
-        pending = b""
-        source = iter(chunks)
-        while True:
-            while sent - acked < window and sent < size:
-                while len(pending) < frame and (sent + len(pending)) < size:
-                    pending += next(source)
-                piece, pending = pending[:frame], pending[frame:]
-                ws.send(piece)
-                sent += len(piece)
-                if stop_after is not None and sent >= stop_after:
-                    return {"type": "stopped", "sent": sent}
-            reply = json.loads(ws.recv(timeout=60))
-            if reply["type"] == "ack":
+
+        def pieces():
+            for chunk in chunks:
+                if len(chunk) <= frame:
+                    yield chunk
+                else:
+                    yield from (chunk[i : i + frame] for i in range(0, len(chunk), frame))
+
+        for piece in pieces():
+            while sent - acked >= window:
+                reply = json.loads(ws.recv(timeout=60))
+                if reply["type"] != "ack":
+                    return reply
                 acked = reply["received"]
-                continue
-            return reply
+            ws.send(piece)
+            sent += len(piece)
+            if stop_after is not None and sent >= stop_after:
+                return {"type": "stopped", "sent": sent}
+        while True:
+            reply = json.loads(ws.recv(timeout=60))
+            if reply["type"] != "ack":
+                return reply

@@ -199,6 +199,15 @@ def test_upload_over_the_limit_is_refused_with_the_limit(admin_client, unix_host
     assert head(lab.d1, running, "/tmp/too-big") is None
 
 
+def test_plain_http_uploads_have_their_own_lower_limit(admin_client, unix_host, running, lab, settings):
+    settings.DASHBOARD_MAX_UPLOAD_BYTES, settings.DASHBOARD_MAX_HTTP_UPLOAD_BYTES = 2**20, 1000
+    raw = put(admin_client, unix_host, running, "/tmp/http-big", b"x" * 1001)
+    assert raw.status_code == 413
+    assert "(1000 bytes). That is the limit for plain HTTP uploads" in raw.content.decode()
+    assert "takes up to 1.0\xa0MB" in raw.content.decode()
+    assert head(lab.d1, running, "/tmp/http-big") is None
+
+
 def test_upload_into_a_missing_directory_or_onto_a_directory(admin_client, unix_host, running):
     missing = put(admin_client, unix_host, running, "/no/such/dir/f", b"x")
     assert (

@@ -130,3 +130,17 @@ def test_raw_put_and_streamed_download_over_http(live, lab, instance):
     assert b"".join(got.iter_content(MiB)) == data
     log = (live.tmp / "daphne.log").read_text()
     assert "must consume synchronous iterators" not in log  # served chunk by chunk, not joined
+
+
+def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
+    push(lab.d1, instance, "/root/abandoned", os.urandom(16 * MiB))
+    session = session_for(live)
+    url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
+    response = session.get(url, stream=True, timeout=30)
+    next(response.iter_content(MiB))
+    response.raw._fp.fp.raw._sock.close()  # the browser goes away with 15 MiB unread
+    response.close()
+    time.sleep(1)
+    again = session.get(url, stream=True, timeout=30)  # the server carries on
+    assert sum(len(c) for c in again.iter_content(MiB)) == 16 * MiB
+    assert "Traceback" not in (live.tmp / "daphne.log").read_text()

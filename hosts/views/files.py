@@ -133,6 +133,7 @@ def instance_files(request, host: Host, name: str):
         "crumbs": paths.breadcrumbs(path),
         "parent": paths.parent_of(path),
         "max_upload": uploads.max_upload_bytes(),
+        "max_http_upload": uploads.max_http_upload_bytes(),
     }
     if info.is_dir:
         entries = client.list_directory(name, path)
@@ -152,7 +153,15 @@ def instance_files(request, host: Host, name: str):
     else:
         limit = settings.DASHBOARD_FILE_VIEW_BYTES
         info, data, truncated = client.read_file(name, path, limit)
-        context.update(info=info, truncated=truncated, limit=limit, text=_text_or_none(data, truncated))
+        owners = _owner_names(client, name)
+        context.update(
+            info=info,
+            truncated=truncated,
+            limit=limit,
+            text=_text_or_none(data, truncated),
+            owner=owners["user"].get(info.uid, "?"),
+            group=owners["group"].get(info.gid, "?"),
+        )
     return render(request, "hosts/files.html", context)
 
 
@@ -161,9 +170,8 @@ def instance_files(request, host: Host, name: str):
 def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
-    chunks = iter_chunks(response, CHUNK)
     streamed = StreamingHttpResponse(
-        _async_chunks(chunks) if isinstance(request, ASGIRequest) else chunks,
+        _async_chunks(response) if isinstance(request, ASGIRequest) else iter_chunks(response, CHUNK),
         content_type="application/octet-stream",
     )
     if info.size is not None:
@@ -173,18 +181,18 @@ def file_download(request, host: Host, name: str):
     return streamed
 
 
-async def _async_chunks(chunks):
+async def _async_chunks(response):
     """Under ASGI Django would read a sync iterator whole into a list: hand it over chunk by
     chunk from a worker thread instead, so a large file never sits in memory."""
+    chunks = response.iter_content(chunk_size=CHUNK)
     pull = sync_to_async(next, thread_sensitive=False)
     try:
-        while True:
-            chunk = await pull(chunks, None)
-            if chunk is None:
-                return
+        while (chunk := await pull(chunks, None)) is not None:
             yield chunk
     finally:
-        await sync_to_async(chunks.close, thread_sensitive=False)()
+        # The client may have gone while a read runs in the worker: close the connection to
+        # LXD from here (closing the generator would race with that read).
+        response.close()
 
 
 @require_http_methods(["POST", "PUT"])
@@ -192,7 +200,7 @@ async def _async_chunks(chunks):
 @files_view
 def file_upload(request, host: Host, name: str):
     """PUT ?path=/dir/file with the raw body (streamed), or POST the page's multipart form."""
-    limit = uploads.max_upload_bytes()
+    limit = uploads.max_http_upload_bytes()
     length = _content_length(request)
     if request.method == "PUT":
         if length is not None and length > limit:
@@ -205,6 +213,7 @@ def file_upload(request, host: Host, name: str):
             uid=paths.parse_id(request.GET.get("uid"), "uid"),
             gid=paths.parse_id(request.GET.get("gid"), "gid"),
             overwrite=request.GET.get("overwrite", "") in ("1", "yes", "true", "on"),
+            limit=limit,
         )
         written = _push(request, host, upload, uploads.request_chunks(request))
         verb = "Replaced" if upload.replaces else "Created"
@@ -236,6 +245,7 @@ def file_upload(request, host: Host, name: str):
         uid=paths.parse_id(form.get("uid"), "uid"),
         gid=paths.parse_id(form.get("gid"), "gid"),
         overwrite=form.get("overwrite") in ("1", "on", "yes"),
+        limit=limit,
     )
     written = _push(request, host, upload, chunks)
     verb = "Replaced" if upload.replaces else "Created"

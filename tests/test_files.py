@@ -107,6 +107,15 @@ def test_binary_and_non_utf8_files_are_offered_as_downloads(admin_client, unix_h
         assert body(admin_client.get(download(unix_host, running, path))) == data
 
 
+def test_a_name_that_is_not_utf8_is_listed_but_marked(admin_client, unix_host, running, lab):
+    lab.d1.lxc("exec", running, "--", "sh", "-c", 'mkdir -p /root/nu && touch /root/nu/ok "/root/nu/$(printf "caf\\351")"')
+    listing = admin_client.get(files(unix_host, running, "/root/nu"))
+    assert listing.status_code == 200
+    entries = {e["info"].name: e["info"].type for e in listing.context["entries"]}
+    assert entries == {"caf\ufffd": "unaddressable", "ok": "file"}
+    assert "the name is not UTF-8" in listing.content.decode()
+
+
 def test_a_large_text_file_is_shown_up_to_the_cap(admin_client, unix_host, running, lab, settings):
     settings.DASHBOARD_FILE_VIEW_BYTES = 1000
     push(lab.d1, running, "/tmp/big.txt", "é".encode() * 600)  # the cap falls inside a character

@@ -44,7 +44,7 @@ class PathConflict(LXDAPIError):
 @dataclass(frozen=True)
 class FileInfo:
     path: str
-    type: str  # "file", "directory", "symlink" (or "unknown" past LIST_LIMIT)
+    type: str  # "file", "directory", "symlink"; "unknown" past LIST_LIMIT; "unaddressable"
     mode: str = ""  # "0644"
     uid: int | None = None
     gid: int | None = None
@@ -172,8 +172,10 @@ class FilesAPI:
                     target = self.symlink_target(instance, entry)
                     info = replace(info, target=target)
                 return info
-            except PathNotFound:  # deleted between the listing and the HEAD
-                return FileInfo(entry, "gone")
+            except PathNotFound:
+                if "\ufffd" in entry:  # LXD's JSON replaced bytes that are not UTF-8: unreachable
+                    return FileInfo(entry, "unaddressable")
+                return FileInfo(entry, "gone")  # deleted between the listing and the HEAD
 
         with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
             entries = [e for e in pool.map(probe, to_probe) if e.type != "gone"]

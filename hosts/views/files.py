@@ -7,7 +7,9 @@ goes over a websocket (hosts/upload_consumer.py) so nothing is held whole anywhe
 
 from __future__ import annotations
 
+import codecs
 from functools import wraps
+from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -27,7 +29,6 @@ from ..lxd import LXDError
 from ..lxd.client import iter_chunks
 from ..models import Host
 from ..roles import OPERATOR, role_required
-from .common import render_lxd_error
 
 CHUNK = 1024 * 1024
 MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the file itself
@@ -51,9 +52,7 @@ def files_view(view):
             status = getattr(exc, "status", None) or exc.http_status
             return _refuse(request, host_obj, name, str(exc), status)
         except LXDError as exc:
-            if request.method == "PUT":
-                return _plain(str(exc), exc.http_status)
-            return render_lxd_error(request, exc, title=f"{name} on {host_obj.name}")
+            return _refuse(request, host_obj, name, str(exc), exc.http_status)
 
     return wrapped
 
@@ -61,9 +60,12 @@ def files_view(view):
 def _refuse(request, host: Host, name: str, message: str, status: int):
     if request.method == "PUT":
         return _plain(message, status)
-    return render(
-        request, "hosts/error.html", {"title": f"{name} on {host.name}", "message": message}, status=status
-    )
+    context = {"title": f"{name} on {host.name}", "message": message, "host": host, "name": name}
+    try:  # offer a way back to the nearest directory that can be shown
+        context["back"] = paths.parent_of(_path(request.GET.get("path") or request.POST.get("dir")))
+    except paths.BadPath:
+        context["back"] = "/"
+    return render(request, "hosts/files_error.html", context, status=status)
 
 
 def _plain(message: str, status: int) -> HttpResponse:
@@ -75,8 +77,6 @@ def _path(value: str | None) -> str:
 
 
 def files_url(host: Host, name: str, path: str) -> str:
-    from urllib.parse import quote
-
     return reverse("instance-files", args=[host.name, name]) + "?path=" + quote(path, safe="/")
 
 
@@ -108,8 +108,6 @@ def _text_or_none(data: bytes, truncated: bool) -> str | None:
         return None
     try:
         if truncated:  # the cut may fall inside a multi-byte character
-            import codecs
-
             return codecs.getincrementaldecoder("utf-8")().decode(data, final=False)
         return data.decode("utf-8")
     except UnicodeDecodeError:

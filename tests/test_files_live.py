@@ -144,3 +144,12 @@ def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
     again = session.get(url, stream=True, timeout=30)  # the server carries on
     assert sum(len(c) for c in again.iter_content(MiB)) == 16 * MiB
     assert "Traceback" not in (live.tmp / "daphne.log").read_text()
+
+
+def test_empty_files_upload_both_ways(live, lab, instance):
+    session = session_for(live)
+    reply = ws_upload(live.url, session, HOST, instance, "/root/empty-ws", [], 0)
+    assert reply["status"] == 201 and pull(lab.d1, instance, "/root/empty-ws") == b""
+    url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/upload/?path=/root/empty-put"
+    assert session.put(url, data=b"", timeout=30).status_code == 201
+    assert pull(lab.d1, instance, "/root/empty-put") == b""

@@ -80,7 +80,7 @@ def files_url(host: Host, name: str, path: str) -> str:
     return reverse("instance-files", args=[host.name, name]) + "?path=" + quote(path, safe="/")
 
 
-def _instance_url(host: Host, name: str) -> str | None:
+def instance_url(host: Host, name: str) -> str | None:
     try:  # the instance page lives in another part of the dashboard
         return reverse("instance-detail", args=[host.name, name])
     except NoReverseMatch:
@@ -125,7 +125,7 @@ def instance_files(request, host: Host, name: str):
     context = {
         "host": host,
         "instance": instance,
-        "instance_url": _instance_url(host, name),
+        "instance_url": instance_url(host, name),
         "path": path,
         "info": info,
         "crumbs": paths.breadcrumbs(path),

@@ -21,6 +21,7 @@ from ..lxd import LXDError
 from ..models import Host
 from ..roles import OPERATOR, role_required
 from .common import config_value, render_lxd_error
+from .files import instance_url
 
 
 class BadSnapshot(Exception):
@@ -83,7 +84,13 @@ def snapshot_view(view):
 
 def _panel(request, host: Host, name: str, *, outcome: str = "", error: str = "", status: int = 200):
     client = host.client()
-    context = {"host": host, "name": name, "outcome": outcome, "error": error}
+    context = {
+        "host": host,
+        "name": name,
+        "outcome": outcome,
+        "error": error,
+        "instance_url": instance_url(host, name),
+    }
     try:
         context["instance"] = client.instance_brief(name)
         context["snapshots"] = [_row(s) for s in client.snapshots(name)]
@@ -150,6 +157,7 @@ def snapshot_detail(request, host: Host, name: str, snap: str):
         "host": host,
         "name": name,
         "instance": client.instance_brief(name),
+        "instance_url": instance_url(host, name),
         "snap": _row(data),
         "data": data,
         "config": sorted((k, config_value(v)) for k, v in (data.get("expanded_config") or {}).items()),

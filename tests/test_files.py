@@ -108,7 +108,14 @@ def test_binary_and_non_utf8_files_are_offered_as_downloads(admin_client, unix_h
 
 
 def test_a_name_that_is_not_utf8_is_listed_but_marked(admin_client, unix_host, running, lab):
-    lab.d1.lxc("exec", running, "--", "sh", "-c", 'mkdir -p /root/nu && touch /root/nu/ok "/root/nu/$(printf "caf\\351")"')
+    lab.d1.lxc(
+        "exec",
+        running,
+        "--",
+        "sh",
+        "-c",
+        'mkdir -p /root/nu && touch /root/nu/ok "/root/nu/$(printf "caf\\351")"',
+    )
     listing = admin_client.get(files(unix_host, running, "/root/nu"))
     assert listing.status_code == 200
     entries = {e["info"].name: e["info"].type for e in listing.context["entries"]}

@@ -116,7 +116,9 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         if not await database_sync_to_async(has_role)(user, OPERATOR):
             return await self.fail("Uploading needs the operator role.", 403)
-        host = await database_sync_to_async(Host.objects.filter(name=self.host_name).first)()
+        host = await database_sync_to_async(
+            Host.objects.select_related("client_certificate").filter(name=self.host_name).first
+        )()
         if host is None:
             return await self.fail(f"There is no host named {self.host_name}.", 404)
         self.upload = upload

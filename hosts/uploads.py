@@ -82,6 +82,7 @@ def check(client: LXDClient, upload: Upload) -> Upload:
     """Everything that can be refused before a byte is sent."""
     if upload.size is not None and upload.size > upload.max_bytes:
         raise too_large(upload.max_bytes)
+    client.instance_brief(upload.instance)  # "Instance not found" rather than "no such directory"
     parent = parent_of(upload.path)
     folder = client.file_info_or_none(upload.instance, parent)
     if folder is None:

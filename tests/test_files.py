@@ -270,8 +270,11 @@ def test_a_missing_path_is_a_404_with_a_message(admin_client, unix_host, running
         response = admin_client.get(url)
         assert response.status_code == 404
         assert "does not exist in " + running in response.content.decode()
-    no_instance = admin_client.get(files(unix_host, "fs-no-such-instance", "/"))
-    assert no_instance.status_code == 404 and "Instance not found" in no_instance.content.decode()
+    for response in (
+        admin_client.get(files(unix_host, "fs-no-such-instance", "/")),
+        put(admin_client, unix_host, "fs-no-such-instance", "/tmp/x", b"x"),
+    ):
+        assert response.status_code == 404 and "Instance not found" in response.content.decode()
 
 
 def test_a_directory_where_a_file_was_expected_and_the_reverse(admin_client, unix_host, running):

@@ -287,9 +287,10 @@ def file_delete(request, host: Host, name: str):
     if path == "/":
         raise Refused("The root directory cannot be deleted.", 400)
     client = host.client()
+    instance = client.instance_brief(name)
     info = client.file_info(name, path)
     if request.method == "GET" or source.get("confirm") != "yes":
-        context = {"host": host, "instance": client.instance_brief(name), "path": path, "info": info}
+        context = {"host": host, "instance": instance, "path": path, "info": info}
         return render(request, "hosts/file_delete.html", context)
     with audited(request, "file.delete", host=host, target=f"{name}:{path}"):
         client.delete_file(name, path)

@@ -12,6 +12,11 @@ Each dashboard transfer is paired with the same transfer made directly just befo
 throughput ratio is the median over the pairs; memory is the daphne process' peak RSS (VmHWM, reset
 through /proc/PID/clear_refs before each transfer, and sampled every 10 ms) above its RSS just
 before the transfer.  One summary line per figure.
+
+Everything (this client, daphne, LXD) shares the machine's CPUs: direct transfers cost LXD about
+1.2 CPU-s per 256 MiB, the websocket path adds about 0.45 CPU-s in daphne and 0.4 in the client
+(masking and framing, which a browser does on its own machine), so on a small, busy machine the
+upload ratio is bounded by CPU rather than by waiting.
 """
 
 from __future__ import annotations

@@ -73,22 +73,6 @@ def login(base_url: str, username: str, password: str):
     return session
 
 
-def _browser_speed_masking() -> None:
-    """Without its C speedups (not built here) `websockets` masks client frames in Python at
-    ~275 MiB/s, stealing a core from the server on a small machine; a browser masks natively.
-    Use autobahn's SIMD masker (daphne already depends on it) for our test client."""
-    import websockets.frames
-
-    try:
-        from autobahn.nvx._xormasker import create_xor_masker
-    except ImportError:
-        return
-    if getattr(websockets.frames.apply_mask, "__module__", "") == "websockets.utils":
-        websockets.frames.apply_mask = lambda data, mask: create_xor_masker(mask, len(data)).process(
-            bytes(data)
-        )
-
-
 def ws_upload(
     base_url: str,
     session,
@@ -110,7 +94,6 @@ def ws_upload(
 
     from websockets.sync.client import connect
 
-    _browser_speed_masking()
     uri = base_url.replace("http://", "ws://") + f"/ws/hosts/{host}/instances/{name}/files/upload/"
     cookie = "; ".join(f"{k}={v}" for k, v in session.cookies.items())
     with connect(uri, origin=base_url, additional_headers={"Cookie": cookie}, max_size=None) as ws:

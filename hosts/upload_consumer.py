@@ -31,7 +31,7 @@ from .lxd import LXDError
 from .models import Host
 from .roles import OPERATOR, has_role
 
-FRAME = 1024 * 1024
+FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); files.js agrees
 WINDOW = 4 * FRAME  # the page's script keeps at most this much unacknowledged
 QUEUED = 4  # frames waiting for the LXD writer
 IDLE_SECONDS = 60

@@ -4,7 +4,8 @@ What LXD 5.0.2 does and this module hides (shared/LXD-API.md §5 and §6):
 - a directory GET is a bare, unsorted list of names: types come from one HEAD per entry;
 - X-Lxd-* headers arrive Go-canonicalised (X-Lxd-Mode): requests' headers are case-insensitive;
 - HEAD has no body, so a 404 cannot say whether the instance or the path is missing;
-- symlinks are not followed: their GET body is the target;
+- symlinks are not followed: their GET body is the target, which 5.0.2 hands back already made
+  absolute (`busybox` in /bin comes back as `/bin/busybox`);
 - SFTP failures come back as HTTP 500 "sftp: ..." and are mapped to 404/409 with a plain message;
 - X-LXD-mode must be "0644" (leading zero); mode/uid/gid only apply when the file is created.
 """

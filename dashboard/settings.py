@@ -170,6 +170,13 @@ LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
 
+# Files: the largest upload accepted (HTTP 413 above it), and how much of a file is shown inline.
+DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 1024**3))
+# Plain HTTP uploads (multipart form without JavaScript, raw PUT): daphne keeps the whole body in
+# memory before the view runs, so they are capped lower; the page's websocket upload streams.
+DASHBOARD_MAX_HTTP_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_HTTP_UPLOAD_BYTES", 64 * 1024**2))
+DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,6 +1,8 @@
 from django.urls import path
 
-from .views import audit, hosts
+from .views import audit, files, hosts, snapshots
+
+instance = "hosts/<slug:host>/instances/<slug:name>/"
 
 urlpatterns = [
     path("", hosts.host_list, name="home"),
@@ -11,4 +13,23 @@ urlpatterns = [
     path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
     path("audit/", audit.audit_log, name="audit"),
+    # files and snapshots of one instance (?path= names the file or directory)
+    path(instance + "files/", files.instance_files, name="instance-files"),
+    path(instance + "files/download/", files.file_download, name="instance-file-download"),
+    path(instance + "files/upload/", files.file_upload, name="instance-file-upload"),
+    path(instance + "files/mkdir/", files.file_mkdir, name="instance-file-mkdir"),
+    path(instance + "files/delete/", files.file_delete, name="instance-file-delete"),
+    path(instance + "snapshots/", snapshots.instance_snapshots, name="instance-snapshots"),
+    path(instance + "snapshots/<str:snap>/", snapshots.snapshot_detail, name="instance-snapshot"),
+    path(
+        instance + "snapshots/<str:snap>/restore/",
+        snapshots.snapshot_restore,
+        name="instance-snapshot-restore",
+    ),
+    path(
+        instance + "snapshots/<str:snap>/rename/", snapshots.snapshot_rename, name="instance-snapshot-rename"
+    ),
+    path(
+        instance + "snapshots/<str:snap>/delete/", snapshots.snapshot_delete, name="instance-snapshot-delete"
+    ),
 ]

@@ -94,7 +94,9 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
+        # Kept on self and closed in stop(): a dropped file object is an unraisable
+        # ResourceWarning, an error under filterwarnings=error.
+        self.log = log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -129,6 +131,8 @@ class LiveDashboard:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+        if getattr(self, "log", None):
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,8 @@ htmx responses and pushes all go through the same templates, so they target the 
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -15,6 +17,7 @@ from types import SimpleNamespace
 
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 
 from .ids import dom_id
 
@@ -184,6 +187,41 @@ def _context(row: InstanceRow, can_operate: bool, oob: bool = False) -> dict:
     }
 
 
+class _FragmentCache:
+    """Rendered rows and cells by everything they show. A fleet page repeats mostly
+    unchanged rows, and rendering hundreds of them through the template engine would cost
+    more than asking LXD for them; a changed instance has a new key, so nothing goes stale."""
+
+    def __init__(self, size: int = 20_000):
+        self._size = size
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_render(self, key: tuple, render) -> str:
+        with self._lock:
+            html = self._items.get(key)
+            if html is not None:
+                self._items.move_to_end(key)
+                return html
+        html = render()
+        with self._lock:
+            self._items[key] = html
+            if len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return html
+
+
+_fragments = _FragmentCache()
+
+
+def _row_key(row: InstanceRow) -> tuple:
+    return (
+        row.host_name, row.name, row.type, row.status, row.created_at, row.image, row.has_state,
+        tuple(row.ipv4), tuple(row.ipv6), row.memory_usage, row.snapshot_count, row.tentative,
+        row.outcome, row.outcome_ok, row.gone,
+    )  # fmt: skip
+
+
 def render_instance_row(
     host, instance: dict, state: dict | None, *, can_operate: bool = True, oob: bool = False
 ) -> str:
@@ -193,7 +231,14 @@ def render_instance_row(
 
 
 def render_row(row: InstanceRow, *, can_operate: bool = True, oob: bool = False) -> str:
-    return render_to_string("hosts/partials/instance_row.html", _context(row, can_operate, oob))
+    return _fragments.get_or_render(
+        ("row", can_operate, oob, *_row_key(row)),
+        lambda: render_to_string("hosts/partials/instance_row.html", _context(row, can_operate, oob)),
+    )
+
+
+def render_rows(rows: list[InstanceRow], *, can_operate: bool) -> str:
+    return mark_safe("".join(render_row(row, can_operate=can_operate) for row in rows))  # noqa: S308
 
 
 def render_instance_cell(host, instance: dict, state: dict | None, cell: str, *, oob: bool = True) -> str:
@@ -205,7 +250,10 @@ def render_instance_cell(host, instance: dict, state: dict | None, cell: str, *,
 def render_cell(row: InstanceRow, cell: str, *, oob: bool = True) -> str:
     if cell not in STATE_CELLS:
         raise ValueError(f"unknown cell {cell!r}")
-    return render_to_string(f"hosts/partials/instance_cell_{cell}.html", _context(row, True, oob))
+    return _fragments.get_or_render(
+        ("cell", cell, oob, *_row_key(row)),
+        lambda: render_to_string(f"hosts/partials/instance_cell_{cell}.html", _context(row, True, oob)),
+    )
 
 
 # -- filtering and sorting ------------------------------------------------------------

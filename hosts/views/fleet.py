@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlencode
 
 from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
 
-from ..fleet import STATE_SORTS, STATUS_CHOICES, FleetQuery, InstanceRow
+from ..fleet import (
+    STATE_CELLS,
+    STATE_SORTS,
+    STATUS_CHOICES,
+    FleetQuery,
+    InstanceRow,
+    render_cell,
+    render_row,
+    render_rows,
+)
 from ..fleet_load import STATE_TIMEOUT, host_state_listing, load_fleet
 from ..lxd import LXDError
 from ..models import Host
+from ..roles import OPERATOR, has_role
 
+ROWS_MARKER = "<!--fleet-rows-->"
 COLUMNS = [
     ("host", "Host"),
     ("name", "Name"),
@@ -43,10 +54,16 @@ def fleet(request):
         "columns": [(key, label, _sort_params(query, key)) for key, label in COLUMNS],
         "state_sort": query.sort in STATE_SORTS,
         "state_query": urlencode(query.as_params(t=load.token)),
+        "rows_html": mark_safe(ROWS_MARKER),  # noqa: S308 - a constant comment
     }
     partial = request.htmx and not request.htmx.boosted
     template = "hosts/partials/fleet_table.html" if partial else "hosts/fleet.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    # Hundreds of rows would be copied at every level of the template's nodes: put them in
+    # once, at the end (each row is rendered by the row template, see render_rows).
+    rows = render_rows(load.rows, can_operate=has_role(request.user, OPERATOR))
+    response.content = response.content.replace(ROWS_MARKER.encode(), rows.encode(), 1)
+    return response
 
 
 def _sort_params(query: FleetQuery, key: str) -> str:
@@ -58,23 +75,25 @@ def fleet_state(request, name):
     """One host's state columns, as out-of-band swaps into the fleet table (lazy part)."""
     host = get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
     query = FleetQuery.from_params(request.GET)
-    started = time.monotonic()
     try:
         instances = host_state_listing(host, request.GET.get("t", ""), request.user.pk)
     except LXDError as exc:
         return _state_error(request, host, str(exc), exc.http_status)
     except FutureTimeout:
         return _state_error(request, host, f"{host.name} gave no state within {sum(STATE_TIMEOUT):g} s", 504)
-    items = []
+    can_operate = has_role(request.user, OPERATOR)
+    parts = []
     for instance in instances:
         row = InstanceRow.from_lxd(host.name, instance)
         if not query.q or row.matches_text(query.q):
             if not query.status or row.status_key == query.status:
-                items.append(("cells", row))
+                parts.extend(render_cell(row, cell) for cell in STATE_CELLS)
+        elif query.keep_with_state(row):
+            # On the page only as a hidden, tentative row: its IPs show it matches.
+            parts.append(render_row(row, can_operate=can_operate, oob=True))
         else:
-            # On the page only as a hidden, tentative row: its IPs decide now.
-            items.append(("row" if query.keep_with_state(row) else "delete", row))
-    context = {"host": host, "items": items, "elapsed": time.monotonic() - started}
+            parts.append(f'<tr id="{row.dom_id}" hx-swap-oob="delete"></tr>')
+    context = {"host": host, "fragments": mark_safe("".join(parts))}  # noqa: S308 - rendered fragments
     return render(request, "hosts/partials/fleet_state.html", context)
 
 

@@ -192,7 +192,7 @@ class _FragmentCache:
     unchanged rows, and rendering hundreds of them through the template engine would cost
     more than asking LXD for them; a changed instance has a new key, so nothing goes stale."""
 
-    def __init__(self, size: int = 20_000):
+    def __init__(self, size: int = 10_000):
         self._size = size
         self._items: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()

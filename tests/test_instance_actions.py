@@ -283,3 +283,14 @@ def test_detail_shows_state_config_devices_snapshots_and_logs(admin_client, unix
     missing = admin_client.get(reverse("instance-log", args=["lab1", name, "nope.log"]))
     assert missing.status_code == 400  # LXD's own check: only lxc.log, lxc.conf and exec_* logs
     assert "log file name nope.log not valid" in missing.content.decode()
+
+
+def test_actions_work_as_plain_forms_too(admin_client, unix_host, lab, instances):
+    name = instances.make(lab.d1, running=False)
+    url = reverse("instance-action", args=["lab1", name, "start"])
+    done = admin_client.post(url, {})
+    assert done.status_code == 302 and done["Location"] == reverse("instance-detail", args=["lab1", name])
+    again = admin_client.post(url, {})
+    assert again.status_code == 409
+    assert "The instance is already running" in again.content.decode()
+    assert admin_client.post(reverse("instance-action", args=["lab1", name, "jump"]), {}).status_code == 404

@@ -19,7 +19,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -80,11 +80,8 @@ def files_url(host: Host, name: str, path: str) -> str:
     return reverse("instance-files", args=[host.name, name]) + "?path=" + quote(path, safe="/")
 
 
-def instance_url(host: Host, name: str) -> str | None:
-    try:  # the instance page lives in another part of the dashboard
-        return reverse("instance-detail", args=[host.name, name])
-    except NoReverseMatch:
-        return None
+def instance_url(host: Host, name: str) -> str:
+    return reverse("instance-detail", args=[host.name, name])
 
 
 def _owner_names(client, name: str) -> dict[str, dict[int, str]]:

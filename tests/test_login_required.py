@@ -1,19 +1,12 @@
 """Every URL and websocket route refuses anonymous users."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login"}
-
-
-def walk(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from walk(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p.name
 
 
 def concrete(route: str) -> str:
@@ -25,7 +18,7 @@ def concrete(route: str) -> str:
 
 def test_every_url_requires_login(client):
     checked = 0
-    for route, name in walk(get_resolver().url_patterns):
+    for route, name in all_routes():
         if name in PUBLIC or route.startswith("admin/") or "(?P" in route:
             continue
         url = concrete(route)

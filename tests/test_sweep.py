@@ -7,16 +7,15 @@ loopback or a unix socket path (never another address)."""
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from hosts.registration import register_host
+from tests.routes import all_routes, fill
 
 pytestmark = pytest.mark.django_db
 
@@ -118,22 +117,7 @@ segment_values = st.one_of(
 )
 
 
-def routes():
-    found = []
-
-    def walk(patterns, prefix=""):
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                walk(p.url_patterns, prefix + str(p.pattern))
-            elif isinstance(p, URLPattern):
-                found.append((prefix + str(p.pattern), p.name))
-
-    walk(get_resolver().url_patterns)
-    return [(r, n) for r, n in found if not r.startswith("admin/") and n not in ("logout",)]
-
-
-ROUTES = routes()
-CONVERTER = re.compile(r"<(?:(\w+):)?(\w+)>")
+ROUTES = [(r, n) for r, n in all_routes() if not r.startswith("admin/") and n != "logout"]
 
 
 @pytest.fixture
@@ -158,7 +142,7 @@ def sweep_hosts(lab):
 @st.composite
 def requests_(draw):
     route, name = draw(st.sampled_from(ROUTES))
-    path = "/" + CONVERTER.sub(lambda m: quote(draw(segment_values), safe=""), route)
+    path = fill(route, lambda _param: quote(draw(segment_values), safe=""))
     method = draw(st.sampled_from(["get", "post"]))
     params = draw(st.dictionaries(st.sampled_from(PARAM_NAMES), values, max_size=6))
     if "url" in params:

@@ -5,7 +5,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from ..audit import record
+from ..audit import audited, record
 from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
@@ -144,30 +144,14 @@ def host_config(request, name):
                     return redirect("host-detail", name=host.name)
                 target = ", ".join(sorted(changes))
                 try:
-                    client.patch_server_config(changes, sent_etag or etag)
+                    with audited(request, "host.config", host=host, target=target):
+                        client.patch_server_config(changes, sent_etag or etag)
                 except LXDAPIError as exc:
-                    record(
-                        request.user,
-                        "host.config",
-                        host=host,
-                        target=target,
-                        outcome="failed",
-                        error=str(exc),
-                    )
                     form.add_error(None, f"LXD refused the change: {exc}")
                     status = 409 if exc.error_code == 412 else 400
                 except LXDError as exc:
-                    record(
-                        request.user,
-                        "host.config",
-                        host=host,
-                        target=target,
-                        outcome="failed",
-                        error=str(exc),
-                    )
                     return render_lxd_error(request, exc, title=f"Cannot change {host.name}")
                 else:
-                    record(request.user, "host.config", host=host, target=target)
                     messages.success(
                         request, f"Configuration of {host.name} updated: {', '.join(sorted(changes))}."
                     )

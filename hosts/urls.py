@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import hosts
+from .views import hosts, tasks
 
 urlpatterns = [
     path("", hosts.host_list, name="home"),
@@ -10,4 +10,5 @@ urlpatterns = [
     path("hosts/<slug:name>/config/", hosts.host_config, name="host-config"),
     path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
+    path("tasks/", tasks.task_list, name="task-list"),
 ]

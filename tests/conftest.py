@@ -17,6 +17,18 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """A test database in a file, not in memory: the relay writes from worker threads, and
+    SQLite's shared-cache memory databases fail such writers at once ("table is locked")
+    instead of waiting as a file database does."""
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+        tmp_path_factory.mktemp("db") / "test.sqlite3"
+    )
+
+
+@pytest.fixture(scope="session")
 def lab() -> Lab:
     lab = start_lab(2)
     for daemon in lab.daemons:

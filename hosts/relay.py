@@ -60,6 +60,7 @@ class TaskRecorder:
         self.relay = relay
         self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
         self.wake = asyncio.Event()
+        self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
 
     def note(self, record: tasklog.TaskRecord) -> None:
         self.pending[(record.host_name, record.operation_id)] = record
@@ -71,13 +72,22 @@ class TaskRecorder:
             await self.flush()
             await asyncio.sleep(0.2)
 
+    async def close(self) -> None:
+        """Wait for a write under way, then write what is left."""
+        if self.saving is not None and not self.saving.done():
+            await asyncio.wait([self.saving])
+        await self.flush()
+
     async def flush(self) -> None:
         self.wake.clear()
         batch, self.pending = self.pending, {}
         if not batch:
             return
+        save = database_sync_to_async(tasklog.save, thread_sensitive=False)
+        self.saving = asyncio.ensure_future(save(batch.values()))
         try:
-            attributed = await database_sync_to_async(tasklog.save, thread_sensitive=False)(batch.values())
+            # Shielded: a cancelled relay must not leave a thread writing behind its back.
+            attributed = await asyncio.shield(self.saving)
         except Exception:
             log.exception("could not write %d task(s) to the task log", len(batch))
             return
@@ -268,7 +278,7 @@ class Relay:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            await self.recorder.flush()
+            await self.recorder.close()
 
     async def _control(self) -> None:
         """Messages for the relay from other processes (a host added in a web worker)."""

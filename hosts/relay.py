@@ -162,6 +162,7 @@ class HostRelay:
                 try:
                     await self._session()
                 except LXDError as exc:
+                    log.warning("%s: events stream ended: %s", self.name, exc)
                     status = Host.Status.OFFLINE
                     if isinstance(exc, CertificateMismatch):
                         status = Host.Status.CERT_CHANGED
@@ -169,6 +170,7 @@ class HostRelay:
                         status = Host.Status.UNTRUSTED
                     await self.set_status(status, str(exc))
                 except (OSError, ValueError) as exc:
+                    log.warning("%s: events stream failed: %r", self.name, exc)
                     await self.set_status(Host.Status.OFFLINE, f"{self.name}: {exc}")
                 if self.connected_at is not None and time.monotonic() - self.connected_at > 30:
                     delay = BACKOFF_FIRST  # it had been up a while: retry promptly
@@ -186,6 +188,9 @@ class HostRelay:
         stream = await open_events(uri, kwargs, label=self.name, fingerprint=self.host.server_fingerprint)
         self.connections += 1
         self.local_address = stream.local_address
+        log.info(
+            "%s: events stream open from %s (connection %d)", self.name, self.local_address, self.connections
+        )
         self.connected_at = time.monotonic()
         try:
             await self.set_status(Host.Status.ONLINE)

@@ -106,7 +106,7 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - lives as long as the server
+        self.log = log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -141,6 +141,9 @@ class LiveDashboard:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+                self.proc.wait(10)
+        if getattr(self, "log", None) is not None:
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

@@ -42,7 +42,12 @@ class Inbox:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 kinds = [
-                    (m.get("type"), m.get("instance") or m.get("description"), m.get("status"), m.get("detail"))
+                    (
+                        m.get("type"),
+                        m.get("instance") or m.get("description"),
+                        m.get("status"),
+                        m.get("detail"),
+                    )
                     for m in self.received
                 ]
                 raise AssertionError(f"no {what} within {timeout} s; got {kinds[-30:]}")
@@ -93,3 +98,21 @@ class ListenerLog:
     def open_from(self, predicate) -> list[str]:
         """Remote addresses of listeners still open whose remote matches."""
         return [r for i, r in self.started.items() if i not in self.stopped and predicate(r)]
+
+
+def tcp_local_ports(pid: int, remote_port: int) -> set[int]:
+    """Local ports of the established TCP connections process `pid` holds to `remote_port`."""
+    import subprocess
+
+    out = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( dport = :{remote_port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ports = set()
+    for line in out.splitlines():
+        fields = line.split()
+        if f"pid={pid}," in line and len(fields) >= 3:
+            ports.add(int(fields[2].rsplit(":", 1)[1]))
+    return ports

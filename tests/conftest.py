@@ -106,7 +106,11 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        self.log = log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.serve()
+
+    def serve(self) -> None:
+        """Start daphne (again, after stop(): same port, same database, same sessions)."""
+        self.log = log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,

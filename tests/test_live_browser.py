@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import sqlite3
 import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +23,7 @@ import pytest
 from playwright.sync_api import expect
 
 from hosts.lxd import LXDClient
+from tests.lab import ROOT
 from tests.live import tcp_local_ports
 
 pytestmark = pytest.mark.browser
@@ -200,3 +204,54 @@ def test_a_restarted_daemon_goes_offline_then_online_with_one_connection(
     open_listeners = [r for r in _listeners_from_debug_log(text) if r.startswith("127.0.0.1:")]
     from_dashboard = [r for r in open_listeners if int(r.rsplit(":", 1)[1]) in ours]
     assert len(from_dashboard) == 1, (open_listeners, ours)
+
+
+def _task_status(live_dashboard, instance: str) -> str | None:
+    with sqlite3.connect(live_dashboard.tmp / "live.sqlite3", timeout=20) as db:
+        row = db.execute(
+            "SELECT status FROM hosts_task WHERE description = 'Starting instance' AND targets LIKE ?",
+            (f"% instance:{instance} %",),
+        ).fetchone()
+    return row[0] if row else None
+
+
+def test_a_page_reconnects_by_itself_and_catches_up(page, live_dashboard, live_hosts, lab, container):
+    """The web server goes away; meanwhile the relay runs as its own process
+    (`manage.py relay`, as with a cross-process channel layer) and logs an lxc start; the
+    server comes back, and the open page reconnects and shows the task, with no reload."""
+    name = container(lab.d1)
+    page.goto("/tasks/?host=live1")
+    wait_live(page)
+    page.evaluate("window.notReloaded = true")
+    live_dashboard.stop()
+    expect(page.locator("#live")).to_have_attribute("data-live", "reconnecting")
+
+    relay = subprocess.Popen(
+        [sys.executable, str(ROOT / "manage.py"), "relay", "--hosts-poll", "1"],
+        env=live_dashboard.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = [relay.stdout.readline()]
+        while "relay running" not in lines[-1] and lines[-1] and len(lines) < 5:
+            lines.append(relay.stdout.readline())  # after the in-memory layer's warning
+        assert "relay running" in lines[-1], lines
+        time.sleep(1.5)  # its connections are up
+        lab.d1.lxc("start", name)
+        deadline = time.monotonic() + 15
+        while _task_status(live_dashboard, name) != "success" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _task_status(live_dashboard, name) == "success"
+    finally:
+        relay.send_signal(signal.SIGTERM)
+        output, _ = relay.communicate(timeout=15)
+    assert relay.returncode == 0 and "relay stopped" in output, output
+
+    live_dashboard.serve()
+    expect(page.locator("#live")).to_have_attribute("data-live", "open", timeout=20_000)
+    row = page.locator("#task-rows tr.task", has_text="Starting instance").filter(has_text=name)
+    expect(row).to_have_count(1)
+    assert page.evaluate("window.notReloaded") is True

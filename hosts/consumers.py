@@ -8,14 +8,16 @@ panel), `tasks` (task log rows; filters `host`, `instance`, `status` as on the p
 
 Login is required (anonymous sockets are refused during the handshake) and every request a
 browser sends is checked against its role, fresh from the database.  No LXD code here:
-the relay sends messages, this renders them (hosts/fragments.py).
+the relay sends messages, this process's hub (hosts/hub.py) hands each socket those its
+page shows, and this renders them (hosts/fragments.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+import logging
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
@@ -23,8 +25,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 
 from . import fragments, groups, relay, tasklog
+from .hub import Mailbox, ensure_hub
 from .models import Host, Task
 from .roles import VIEWER, has_role
+
+log = logging.getLogger(__name__)
 
 TOPICS = {"hosts", "instances", "operations", "tasks"}
 # How long a finished operation stays in the panel (the task log keeps it for good).
@@ -37,7 +42,6 @@ class Watch:
     host: str = ""
     instance: str = ""
     status: str = ""
-    hosts: set[str] = field(default_factory=set)  # the hosts whose groups we joined
 
     @classmethod
     def from_query(cls, query: bytes) -> Watch:
@@ -78,6 +82,12 @@ def _running_operations(names: list[str]) -> list[dict]:
     return [tasklog.task_message(t) for t in tasklog.running(names)]
 
 
+def _joinable(frame: str) -> bool:
+    """Frames that may share one websocket message (table parts must travel alone: HTML
+    parses a bare <tr> or <td> only among its own kind)."""
+    return not frame.lstrip().startswith(("<tr", "<td", "<tbody"))
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -92,52 +102,62 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.seen_tasks: set[tuple[str, str]] = set()
         self.timers: dict[tuple[str, str], asyncio.Task] = {}
         self.hosts: dict[str, Host] = {}
+        self.mailbox = Mailbox()
+        self.worker: asyncio.Task | None = None
+        self.hub = None
         try:
             self.watch = Watch.from_query(self.scope.get("query_string", b""))
         except ValueError as exc:
-            self.watch = Watch(set())
+            self.watch = None
             await self.accept()
             await self._send(fragments.live_error(f"Live updates refused: {exc}."))
             await self.close(code=4400)
             return
         relay.ensure_embedded()
-        # Join before accepting, so nothing sent after the page sees "open" is missed.
-        await self.channel_layer.group_add(groups.HOSTS, self.channel_name)
-        for name in await database_sync_to_async(_host_names)():
-            await self._join_host(name)
+        # Subscribed before accepting, so nothing sent after the page sees "open" is missed.
+        self.hub = await ensure_hub()
+        self.hub.subscribers.add(self)
         await self.accept()
         await self.send_initial()
+        self.worker = asyncio.get_running_loop().create_task(self._deliver(), name="live-socket")
 
     async def disconnect(self, code: int) -> None:
-        for timer in getattr(self, "timers", {}).values():
-            timer.cancel()
-        watch = getattr(self, "watch", None)
-        if watch is None:
-            return
-        await self.channel_layer.group_discard(groups.HOSTS, self.channel_name)
-        for name in watch.hosts:
-            await self.channel_layer.group_discard(groups.host_group(name), self.channel_name)
-
-    async def _join_host(self, name: str) -> None:
-        if name in self.watch.hosts or not self.watch.wants_host(name):
-            return
-        self.watch.hosts.add(name)
-        await self.channel_layer.group_add(groups.host_group(name), self.channel_name)
+        if getattr(self, "hub", None) is not None:
+            self.hub.subscribers.discard(self)
+        tasks = [*getattr(self, "timers", {}).values()]
+        if getattr(self, "worker", None) is not None:
+            tasks.append(self.worker)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _send(self, frames: list[str]) -> None:
+        """Send frames, joining neighbours into one message where HTML parsing allows."""
+        batch: list[str] = []
         for frame in frames:
+            if _joinable(frame):
+                batch.append(frame)
+                continue
+            if batch:
+                await self.send(text_data="".join(batch))
+                batch = []
             await self.send(text_data=frame)
+        if batch:
+            await self.send(text_data="".join(batch))
 
     async def send_initial(self) -> None:
         """What the page may have missed: after a reconnect, or between render and open."""
+        frames: list[str] = []
         if "hosts" in self.watch.topics:
             for name, status, detail in await database_sync_to_async(_host_states)():
                 if self.watch.wants_host(name):
-                    await self._send(fragments.host_status(name, status, detail))
+                    frames += fragments.host_status(name, status, detail)
         if "operations" in self.watch.topics:
-            running = await database_sync_to_async(_running_operations)(sorted(self.watch.hosts))
+            names = [n for n in await database_sync_to_async(_host_names)() if self.watch.wants_host(n)]
+            running = await database_sync_to_async(_running_operations)(names)
             self.seen_ops = {(m["host"], m["id"]) for m in running}
-            await self._send(fragments.operations_panel(running))
+            frames += fragments.operations_panel(running)
+        await self._send(frames)
 
     # -- requests from the browser (each one checked against the user's role) ---------------
 
@@ -158,40 +178,58 @@ class LiveConsumer(AsyncWebsocketConsumer):
         else:
             await self._send(fragments.live_error("Live updates: unknown request."))
 
-    # -- messages from the relay ------------------------------------------------------------
+    # -- messages from the relay, through this process's hub ----------------------------------
 
-    async def host_status(self, message: dict) -> None:
-        name = message["host"]
-        await self._join_host(name)  # a host registered after this page was opened
-        if "hosts" in self.watch.topics and self.watch.wants_host(name):
-            await self._send(
-                fragments.cached(
-                    message,
-                    "host",
-                    lambda: fragments.host_status(name, message["status"], message["detail"]),
-                )
-            )
-
-    async def instance_status(self, message: dict) -> None:
-        if "instances" in self.watch.topics:
-            await self._send(fragments.cached(message, "status", lambda: fragments.instance_status(message)))
-
-    async def instance_gone(self, message: dict) -> None:
-        if "instances" in self.watch.topics:
-            await self._send(fragments.cached(message, "gone", lambda: fragments.instance_gone(message)))
-
-    async def instance_state(self, message: dict) -> None:
-        if "instances" not in self.watch.topics:
+    def offer(self, message: dict) -> None:
+        """Called by the hub for every message: keep what this page shows."""
+        kind, host = message.get("type"), message.get("host", "")
+        if not self.watch.wants_host(host):
             return
-        host = await self._host(message["host"])
-        key = "state"
-        frames = fragments.peek(message, key)
-        if frames is None:
-            # The fleet's row renderer is not ours: it may touch the database.
-            frames = await database_sync_to_async(fragments.cached)(
-                message, key, lambda: fragments.instance_state(message, host)
+        if kind == groups.HOST_STATUS:
+            wanted = "hosts" in self.watch.topics
+        elif kind in (groups.INSTANCE_STATUS, groups.INSTANCE_STATE, groups.INSTANCE_GONE):
+            wanted = "instances" in self.watch.topics
+        elif kind == groups.OPERATION:
+            wanted = "operations" in self.watch.topics or self.watch.wants_task(message)
+        else:
+            wanted = False
+        if wanted:
+            self.mailbox.put(message)
+
+    async def _deliver(self) -> None:
+        while True:
+            await self.mailbox.ready.wait()
+            frames: list[str] = []
+            for message in self.mailbox.take():
+                try:
+                    frames += await self.render(message)
+                except Exception:
+                    log.exception("could not render %s", message.get("type"))
+            if frames:
+                await self._send(frames)
+
+    async def render(self, message: dict) -> list[str]:
+        kind = message["type"]
+        if kind == groups.HOST_STATUS:
+            return fragments.cached(
+                message,
+                "host",
+                lambda: fragments.host_status(message["host"], message["status"], message["detail"]),
             )
-        await self._send(frames)
+        if kind == groups.INSTANCE_STATUS:
+            return fragments.cached(message, "status", lambda: fragments.instance_status(message))
+        if kind == groups.INSTANCE_GONE:
+            return fragments.cached(message, "gone", lambda: fragments.instance_gone(message))
+        if kind == groups.INSTANCE_STATE:
+            if fragments.row_renderer() is None:
+                return fragments.cached(message, "state", lambda: fragments.instance_cells(message))
+            host = await self._host(message["host"])
+            return await fragments.cached_in_thread(
+                message, f"state{message.get('new')}", lambda: fragments.instance_state(message, host)
+            )
+        if kind == groups.OPERATION:
+            return self._operation_frames(message)
+        return []
 
     async def _host(self, name: str) -> Host | None:
         if name not in self.hosts:
@@ -203,13 +241,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.hosts[name] = host
         return self.hosts[name]
 
-    async def operation_update(self, message: dict) -> None:
+    def _operation_frames(self, message: dict) -> list[str]:
+        frames: list[str] = []
         key = (message["host"], message["id"])
         if "operations" in self.watch.topics and message.get("op_class") == "task":
             first = key not in self.seen_ops
             self.seen_ops.add(key)
-            await self._send(
-                fragments.cached(message, f"op{first}", lambda: fragments.operation_item(message, first))
+            frames += fragments.cached(
+                message, f"op{first}", lambda: fragments.operation_item(message, first)
             )
             if message.get("final") and key not in self.timers:
                 delay = KEEP_DONE if message.get("ok") else KEEP_FAILED
@@ -217,9 +256,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if self.watch.wants_task(message):
             first = key not in self.seen_tasks
             self.seen_tasks.add(key)
-            await self._send(
-                fragments.cached(message, f"task{first}", lambda: fragments.task_row(message, first))
-            )
+            frames += fragments.cached(message, f"task{first}", lambda: fragments.task_row(message, first))
+        return frames
 
     async def _remove_later(self, key: tuple[str, str], delay: float) -> None:
         try:

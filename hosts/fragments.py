@@ -11,12 +11,17 @@ message's `seq`) however many browsers it serves.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import importlib
+import importlib.util
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
@@ -30,6 +35,25 @@ from .tasklog import parse_time
 _cache: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 512
+
+
+_inflight: dict[tuple[str, str], asyncio.Future] = {}
+
+
+async def cached_in_thread(message: dict, kind: str, build: Callable[[], list[str]]) -> list[str]:
+    """As `cached`, for a build that may block (the fleet's row renderer may read the
+    database): it runs once, in a worker thread, and every browser waits on that one run."""
+    key = (message.get("seq", ""), kind)
+    frames = peek(message, kind)
+    if frames is not None:
+        return frames
+    future = _inflight.get(key)
+    if future is None:
+        future = _inflight[key] = asyncio.ensure_future(
+            database_sync_to_async(cached, thread_sensitive=False)(message, kind, build)
+        )
+        future.add_done_callback(lambda _: _inflight.pop(key, None))
+    return await asyncio.shield(future)
 
 
 def peek(message: dict, kind: str) -> list[str] | None:
@@ -94,11 +118,12 @@ def row_renderer() -> Callable | None:
     """The fleet table's `render_instance_row(host, instance, state) -> str`, when present."""
     global _row_renderer
     if _row_renderer is False:
-        try:
-            from .fleet import render_instance_row
-        except ImportError:
-            render_instance_row = None
-        _row_renderer = render_instance_row
+        _row_renderer = None
+        # Only a module of this very package: an editable install of another checkout on
+        # sys.path would otherwise lend us its hosts.fleet.
+        spec = importlib.util.find_spec(f"{__package__}.fleet")
+        if spec is not None and spec.origin and Path(spec.origin).parent == Path(__file__).parent:
+            _row_renderer = importlib.import_module(f"{__package__}.fleet").render_instance_row
     return _row_renderer  # type: ignore[return-value]
 
 

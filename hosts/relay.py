@@ -38,7 +38,7 @@ from .lxd.events import (
     list_operations,
     open_events,
 )
-from .models import Host
+from .models import Host, Task
 from .relay_instances import InstanceTracker
 from .relay_operations import OperationTracker
 
@@ -54,23 +54,31 @@ def _in_thread(func, *args, **kwargs):
 
 
 class TaskRecorder:
-    """Coalesces task updates and writes them at most a few times a second."""
+    """Coalesces task updates: progress is written at most twice a second, an operation's
+    end at once (a page reloaded right after it must list it)."""
+
+    BATCH = 0.5
 
     def __init__(self, relay: Relay):
         self.relay = relay
         self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
         self.wake = asyncio.Event()
+        self.urgent = asyncio.Event()
         self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
 
     def note(self, record: tasklog.TaskRecord) -> None:
         self.pending[(record.host_name, record.operation_id)] = record
         self.wake.set()
+        if record.status in Task.FINAL:
+            self.urgent.set()
 
     async def run(self) -> None:
         while True:
             await self.wake.wait()
+            self.urgent.clear()
             await self.flush()
-            await asyncio.sleep(0.2)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.urgent.wait(), self.BATCH)
 
     async def close(self) -> None:
         """Wait for a write under way, then write what is left."""
@@ -114,9 +122,12 @@ class HostRelay:
         self.operations = OperationTracker(self)
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
-        # One sender per host keeps messages in the order events were applied, whatever
-        # the channel layer does, and event reading never waits on a send.
+        # Messages leave in the order events were applied, whatever the channel layer
+        # does: the reading loop flushes after each event (no extra hop on the hot path),
+        # the sender task flushes what timers and state fetches queue.
         self.outbox: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+        self._flushing = asyncio.Lock()
+        self._queued = asyncio.Event()
 
     # -- sending ------------------------------------------------------------------------
 
@@ -124,14 +135,22 @@ class HostRelay:
         message.setdefault("host", self.name)
         message["seq"] = groups.next_seq()
         self.outbox.put_nowait((group or groups.host_group(self.name), message))
+        self._queued.set()
+
+    async def flush(self) -> None:
+        async with self._flushing:
+            while not self.outbox.empty():
+                group, message = self.outbox.get_nowait()
+                try:
+                    await self.relay.layer.group_send(group, message)
+                except Exception:
+                    log.exception("could not send %s for %s", message.get("type"), self.name)
 
     async def _sender(self) -> None:
         while True:
-            group, message = await self.outbox.get()
-            try:
-                await self.relay.layer.group_send(group, message)
-            except Exception:
-                log.exception("could not send %s for %s", message.get("type"), self.name)
+            await self._queued.wait()
+            self._queued.clear()
+            await self.flush()
 
     def spawn(self, coro, name: str) -> asyncio.Task:
         """A child task that dies with this host's relay."""
@@ -199,6 +218,8 @@ class HostRelay:
             self.spawn(self.resync(client), "resync")
             async for event in stream:
                 self.handle(event, client)
+                if not self.outbox.empty():
+                    await self.flush()
         finally:
             await self._stop_children()
             await stream.close()

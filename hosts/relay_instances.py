@@ -58,12 +58,31 @@ class Seen:
 
 
 def slim(instance: dict) -> dict:
-    """The instance as the row needs it: snapshots reduced to names, no backups."""
-    data = {k: v for k, v in instance.items() if k not in ("backups", "snapshots")}
+    """The instance as a row needs it, small enough to copy to every browser's channel:
+    LXD's instance object without devices, backups and volatile.* keys, snapshots as
+    names, and per-interface network state reduced to addresses."""
+    data = {
+        k: v
+        for k, v in instance.items()
+        if k not in ("backups", "snapshots", "devices", "expanded_devices", "state")
+    }
+    for key in ("config", "expanded_config"):
+        data[key] = {k: v for k, v in (instance.get(key) or {}).items() if not k.startswith("volatile.")}
     data["snapshots"] = [
         {"name": s.get("name", ""), "created_at": s.get("created_at", "")}
         for s in instance.get("snapshots") or []
     ]
+    state = instance.get("state")
+    if isinstance(state, dict):
+        data["state"] = {k: v for k, v in state.items() if k != "network"}
+        data["state"]["network"] = {
+            iface: {
+                "type": net.get("type", ""),
+                "state": net.get("state", ""),
+                "addresses": net.get("addresses") or [],
+            }
+            for iface, net in (state.get("network") or {}).items()
+        }
     return data
 
 

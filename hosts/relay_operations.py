@@ -154,7 +154,9 @@ class OperationTracker:
                 return
             if update.ts < op.update.ts or _rank(update.status_code) < _rank(op.update.status_code):
                 return  # an older event delivered late
-            urgent = update.status_code != op.update.status_code
+            # Pending -> Running looks the same on a page (LXD sends both at once): only
+            # the end is worth a push of its own; progress is throttled.
+            urgent = update.is_final and not op.final
             op.update = update
             op.take_progress(update.progress)
         if op.final:

@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from hosts import relay
+from hosts import hub, relay
 from tests.live import fresh_channel_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,6 +43,7 @@ async def live():
     yield open_socket
     for communicator in opened:
         await communicator.disconnect()
+    await hub.stop_hub()
     await relay.stop_embedded()
     assert [t for t in asyncio.all_tasks() if t.get_name().startswith("relay")] == []
 

@@ -148,6 +148,21 @@ def test_task_page_filters_by_host_instance_and_outcome(admin_client, db):
     assert ids(failed) == ["b"] and "boom" in failed.content.decode()
 
 
+def test_the_page_shows_what_the_live_row_shows(admin_client, db):
+    from django.utils import timezone
+
+    start = timezone.now()
+    make_task(
+        operation_id="a",
+        targets=" instance:web1 ",
+        started_at=start,
+        ended_at=start + timezone.timedelta(seconds=2.5),
+    )
+    body = admin_client.get(reverse("task-list")).content.decode()
+    row = body[body.index('id="task-lab1-a"') :].split("</tr>")[0]
+    assert ">success<" in row and "2.5 s" in row and start.strftime("%Y-%m-%d %H:%M:%S") in row
+
+
 def test_instance_history_is_a_partial_for_htmx(admin_client, db):
     make_task(operation_id="a", targets=" instance:web1 ")
     response = admin_client.get(

@@ -18,6 +18,7 @@ from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.urls import reverse
 
+from ..fragments import op_context
 from ..models import AuditEntry, Host, Task, validate_host_name
 from ..tasklog import task_message
 
@@ -37,11 +38,12 @@ class TaskFilterForm(forms.Form):
 
 
 def _rows(page) -> list[dict]:
+    """Each task as the live push renders it (the same partial, the same context)."""
     rows = []
     for task in page:
         row = task_message(task)
         row["username"] = task.username or task.audit_username or ""
-        rows.append(row)
+        rows.append(op_context(row))
     return rows
 
 

@@ -160,3 +160,22 @@ async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host,
         assert not any(f">{other}<" in t for t in frames.texts), "a row of another instance arrived"
     finally:
         await asyncio.to_thread(lab.d1.lxc, "delete", "--force", other, check=False)
+
+
+def test_a_socket_that_falls_behind_keeps_the_latest_of_each_subject():
+    from hosts.groups import INSTANCE_GONE, INSTANCE_STATE, INSTANCE_STATUS, OPERATION
+    from hosts.hub import Mailbox
+
+    box = Mailbox()
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c1", "status": "Running", "seq": "1"})
+    box.put({"type": INSTANCE_STATE, "host": "h", "instance": "c1", "data": {}, "new": True, "seq": "2"})
+    box.put({"type": OPERATION, "host": "h", "id": "op", "percent": 10, "seq": "3"})
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c1", "status": "Stopped", "seq": "4"})
+    box.put({"type": OPERATION, "host": "h", "id": "op", "percent": 70, "seq": "5"})
+    box.put({"type": INSTANCE_STATE, "host": "h", "instance": "c1", "data": {}, "new": False, "seq": "6"})
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c2", "status": "Frozen", "seq": "7"})
+    taken = box.take()
+    assert [m["seq"] for m in taken] == ["4", "5", "6", "7"]
+    assert taken[2]["new"] is True  # the row still has to be inserted
+    box.put({"type": INSTANCE_GONE, "host": "h", "instance": "c2", "seq": "8"})
+    assert [m["seq"] for m in box.take()] == ["8"] and not box.ready.is_set()

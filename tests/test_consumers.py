@@ -111,6 +111,15 @@ async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_hos
     assert "MiB" in cells or "KiB" in cells
     done = await frames.until(lambda t: "Starting instance" in t and "done" in t, what="the operation's end")
     assert 'id="operation-lab1-' in done
+    # An operation that fails ends its bar with LXD's own error text.
+    client = unix_host.client(timeout=(5, 30))
+    op, _ = await asyncio.to_thread(
+        client.call, "PUT", f"/1.0/instances/{container}/state", json_body={"action": "start"}
+    )
+    failed = await frames.until(
+        lambda t: f"operation-lab1-{op.id}" in t and "op-error" in t, what="the failure"
+    )
+    assert "already running" in failed
     assert all("secret" not in t and '"fds"' not in t for t in frames.texts)
 
 

@@ -39,10 +39,11 @@ sys.path.insert(0, str(ROOT))
 
 from hosts.lxd import LXDClient  # noqa: E402
 
-# The first push for a lifecycle event: the status cell alone (the second push, the row or
-# its cells with -memory, comes after an LXD call and is not what we time).
+# The first push for a lifecycle event: the fleet's status cell alone (the second push, the
+# whole row, comes after an LXD call and is not what we time; its cells carry no hx-swap-oob).
 STATUS_CELL = re.compile(
-    r'<div id="instance-b1-(bench-ev\d+)-status" hx-swap-oob="innerHTML"><span class="badge status-\w+">(\w+)<'
+    r'<td id="instance-b1-(bench-ev\d+)-status" data-value="\w+" hx-swap-oob="true">'
+    r'<span class="badge status-\w+">(\w+)<'
 )
 OPERATION_ITEM = re.compile(r'afterbegin:#live-operations"><li id="operation-b1-([0-9a-f-]+)"')
 PASSWORD = "bench-password-123"
@@ -237,7 +238,7 @@ async def measure(d1: LXDClient, lab: dict, dash_ws, names: list[str], events: i
     async def read_dashboard():
         async for frame in dash_ws:
             now = time.perf_counter()
-            for name, status in STATUS_CELL.findall(frame) if "-memory" not in frame else ():
+            for name, status in STATUS_CELL.findall(frame):
                 key = ("status", name, status)
                 n = counts_dash[key] = counts_dash.get(key, 0) + 1
                 via_dashboard[(*key, n)] = now

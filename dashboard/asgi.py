@@ -11,11 +11,14 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard.backpressure import StreamBackpressure  # noqa: E402
 from hosts.routing import websocket_urlpatterns  # noqa: E402
 
 # The embedded default serves /static/ itself, so `daphne dashboard.asgi:application` is all
 # it takes; behind a reverse proxy that serves STATIC_ROOT, set DASHBOARD_SERVE_STATIC=0.
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DASHBOARD_SERVE_STATIC else django_asgi_app
+# Streamed responses (file downloads) go no faster than the client reads: see backpressure.py.
+http_app = StreamBackpressure(http_app)
 
 application = ProtocolTypeRouter(
     {

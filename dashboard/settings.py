@@ -38,8 +38,23 @@ def _secret_from_file(name: str) -> str:
     return path.read_text().strip()
 
 
-DEBUG = _env_bool("DASHBOARD_DEBUG", False)
-# In production set DJANGO_SECRET_KEY; otherwise a key is generated into the data directory.
+class ImproperlyConfiguredError(RuntimeError):
+    pass
+
+
+# DASHBOARD_PRODUCTION=1: secrets must come from the environment, cookies are secure, HTTPS
+# is enforced (behind a TLS-terminating proxy set DASHBOARD_BEHIND_PROXY=1).
+PRODUCTION = _env_bool("DASHBOARD_PRODUCTION", False)
+DEBUG = _env_bool("DASHBOARD_DEBUG", False) and not PRODUCTION
+if PRODUCTION:
+    missing = [
+        name for name in ("DJANGO_SECRET_KEY", "DASHBOARD_ENCRYPTION_KEYS") if not os.environ.get(name)
+    ]
+    if missing:
+        raise ImproperlyConfiguredError(
+            f"DASHBOARD_PRODUCTION=1 needs {', '.join(missing)} in the environment"
+        )
+# Otherwise a key is generated into the data directory on first run.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _secret_from_file("secret_key")
 # Keys that encrypt client private keys at rest: the first encrypts, all decrypt
 # (see `manage.py rotate_encryption_key`).  Defaults to a generated per-installation key.
@@ -144,17 +159,31 @@ DASHBOARD_SERVE_STATIC = _env_bool("DASHBOARD_SERVE_STATIC", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = _env_bool(
-    "DASHBOARD_SECURE_COOKIES", not DEBUG and bool(os.environ.get("DJANGO_SECRET_KEY"))
-)
+SESSION_COOKIE_SECURE = _env_bool("DASHBOARD_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = _env_bool("DASHBOARD_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("DASHBOARD_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("DASHBOARD_HSTS_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("DASHBOARD_HSTS_PRELOAD", True)
+    if _env_bool("DASHBOARD_BEHIND_PROXY", False):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # LXD timeouts (seconds): connect, then read.  A page that talks to a dead or hanging host
 # must answer within about 1.5 s.
 LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
+
+# Files: the largest upload accepted (HTTP 413 above it), and how much of a file is shown inline.
+DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 1024**3))
+# Plain HTTP uploads (multipart form without JavaScript, raw PUT): daphne keeps the whole body in
+# memory before the view runs, so they are capped lower; the page's websocket upload streams.
+DASHBOARD_MAX_HTTP_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_HTTP_UPLOAD_BYTES", 64 * 1024**2))
+DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
 
 LOGGING = {
     "version": 1,

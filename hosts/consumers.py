@@ -15,6 +15,7 @@ page shows, and this renders them (hosts/fragments.py).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from django.contrib.auth import get_user_model
 from . import fragments, groups, relay, tasklog
 from .hub import Mailbox, ensure_hub
 from .models import Host, Task
-from .roles import VIEWER, has_role
+from .roles import OPERATOR, VIEWER, has_role
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +43,22 @@ class Watch:
     host: str = ""
     instance: str = ""
     status: str = ""
+    since: float = 0.0  # when the page was rendered (server clock)
 
     @classmethod
     def from_query(cls, query: bytes) -> Watch:
         params = {k: v[-1] for k, v in parse_qs(query.decode("latin-1")).items()}
+        try:
+            since = float(params.get("since", "0"))
+        except ValueError:
+            since = 0.0
         topics = {t for t in params.get("topics", "").split(",") if t}
         if not topics or topics - TOPICS:
             raise ValueError(f"unknown topics {', '.join(sorted(topics - TOPICS)) or '(none)'}")
         status = params.get("status", "")
         if status and status not in Task.Status.values:
             raise ValueError(f"unknown task status {status!r}")
-        return cls(topics, params.get("host", ""), params.get("instance", ""), status)
+        return cls(topics, params.get("host", ""), params.get("instance", ""), status, since)
 
     def wants_host(self, name: str) -> bool:
         return not self.host or self.host == name
@@ -98,10 +104,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not await database_sync_to_async(_fresh_has_role)(self.user_id, VIEWER):
             await self.close()
             return
+        # Rows carry action buttons for operators only (the actions check the role again).
+        self.can_operate = await database_sync_to_async(_fresh_has_role)(self.user_id, OPERATOR)
         self.seen_ops: set[tuple[str, str]] = set()
         self.seen_tasks: set[tuple[str, str]] = set()
         self.timers: dict[tuple[str, str], asyncio.Task] = {}
-        self.hosts: dict[str, Host] = {}
         self.mailbox = Mailbox()
         self.worker: asyncio.Task | None = None
         self.hub = None
@@ -119,7 +126,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.hub.subscribers.add(self)
         await self.accept()
         await self.send_initial()
-        self.worker = asyncio.get_running_loop().create_task(self._deliver(), name="live-socket")
+        loop = asyncio.get_running_loop()
+        self.worker = loop.create_task(self._deliver(), name="live-socket")
+        self.timers[("resync", "")] = loop.create_task(self._catch_up_if_stale())
 
     async def disconnect(self, code: int) -> None:
         if getattr(self, "hub", None) is not None:
@@ -202,13 +211,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             frames: list[str] = []
             for message in self.mailbox.take():
                 try:
-                    frames += await self.render(message)
+                    frames += self.render(message)
                 except Exception:
                     log.exception("could not render %s", message.get("type"))
             if frames:
                 await self._send(frames)
 
-    async def render(self, message: dict) -> list[str]:
+    def render(self, message: dict) -> list[str]:
         kind = message["type"]
         if kind == groups.HOST_STATUS:
             return fragments.cached(
@@ -218,28 +227,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
             )
         if kind == groups.INSTANCE_STATUS:
             return fragments.cached(message, "status", lambda: fragments.instance_status(message))
+        operate = self.can_operate
         if kind == groups.INSTANCE_GONE:
-            return fragments.cached(message, "gone", lambda: fragments.instance_gone(message))
+            return fragments.cached(
+                message, f"gone{operate}", lambda: fragments.instance_gone(message, operate)
+            )
         if kind == groups.INSTANCE_STATE:
-            if fragments.row_renderer() is None:
-                return fragments.cached(message, "state", lambda: fragments.instance_cells(message))
-            host = await self._host(message["host"])
-            return await fragments.cached_in_thread(
-                message, f"state{message.get('new')}", lambda: fragments.instance_state(message, host)
+            return fragments.cached(
+                message, f"state{operate}", lambda: fragments.instance_state(message, operate)
             )
         if kind == groups.OPERATION:
             return self._operation_frames(message)
         return []
-
-    async def _host(self, name: str) -> Host | None:
-        if name not in self.hosts:
-            host = await database_sync_to_async(
-                lambda: Host.objects.select_related("client_certificate").filter(name=name).first()
-            )()
-            if host is None:
-                return None
-            self.hosts[name] = host
-        return self.hosts[name]
 
     def _operation_frames(self, message: dict) -> list[str]:
         frames: list[str] = []
@@ -258,6 +257,33 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.seen_tasks.add(key)
             frames += fragments.cached(message, f"task{first}", lambda: fragments.task_row(message, first))
         return frames
+
+    async def _catch_up_if_stale(self, patience: float = 5.0) -> None:
+        """The relay starts with the first browser socket: what changed between this page's
+        render and the relay's first look was never an event.  If that window exists, have
+        the page refresh its tables (static/js/live.js).  Then mark the page caught up."""
+        try:
+            running = relay.embedded()
+            if running is None or not self.watch.since:
+                return  # an external relay runs all along
+            names = [n for n in await database_sync_to_async(_host_names)() if self.watch.wants_host(n)]
+            deadline = asyncio.get_running_loop().time() + patience
+            for name in names:
+                while name not in running.hosts and asyncio.get_running_loop().time() < deadline:
+                    await asyncio.sleep(0.05)
+                host = running.hosts.get(name)
+                if host is None:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        host.synced.wait(), max(0.0, deadline - asyncio.get_running_loop().time())
+                    )
+                if host.watching_since is not None and host.watching_since > self.watch.since:
+                    await self._send(fragments.live_resync())
+                    return
+        finally:
+            self.timers.pop(("resync", ""), None)
+            await self._send(fragments.live_synced())
 
     async def _remove_later(self, key: tuple[str, str], delay: float) -> None:
         try:

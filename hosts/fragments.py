@@ -11,21 +11,18 @@ message's `seq`) however many browsers it serves.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import importlib
-import importlib.util
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
 
-from channels.db import database_sync_to_async
 from django.template.loader import render_to_string
-from django.utils.html import escape, format_html
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from .fleet import InstanceRow, render_instance_cell, render_instance_row, render_row
 from .ids import dom_id
 from .models import Host, Task
 from .tasklog import parse_time
@@ -35,25 +32,6 @@ from .tasklog import parse_time
 _cache: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 512
-
-
-_inflight: dict[tuple[str, str], asyncio.Future] = {}
-
-
-async def cached_in_thread(message: dict, kind: str, build: Callable[[], list[str]]) -> list[str]:
-    """As `cached`, for a build that may block (the fleet's row renderer may read the
-    database): it runs once, in a worker thread, and every browser waits on that one run."""
-    key = (message.get("seq", ""), kind)
-    frames = peek(message, kind)
-    if frames is not None:
-        return frames
-    future = _inflight.get(key)
-    if future is None:
-        future = _inflight[key] = asyncio.ensure_future(
-            database_sync_to_async(cached, thread_sensitive=False)(message, kind, build)
-        )
-        future.add_done_callback(lambda _: _inflight.pop(key, None))
-    return await asyncio.shield(future)
 
 
 def peek(message: dict, kind: str) -> list[str] | None:
@@ -93,98 +71,38 @@ def host_status(host_name: str, status: str, detail: str) -> list[str]:
     ]
 
 
-# -- instances (rows of the fleet table; the row itself is the fleet module's) -------------------
+# -- instances: the fleet table's own rows and cells (hosts/fleet.py renders them) -----------
 
 
-def instance_row_id(host: str, name: str) -> str:
-    return dom_id("instance", host, name)
+def _host(name: str) -> SimpleNamespace:
+    return SimpleNamespace(name=name)  # all the fleet's templates need of a host
 
 
 def instance_status(message: dict) -> list[str]:
-    cell = dom_id("instance", message["host"], message["instance"], "status")
-    badge = render_to_string("hosts/partials/instance_status.html", {"status": message["status"]})
-    return [format_html('<div id="{}" hx-swap-oob="innerHTML">{}</div>', cell, badge)]
+    """First push: the status cell alone, from what the event said (no LXD call)."""
+    instance = {"name": message["instance"], "status": message["status"]}
+    return [render_instance_cell(_host(message["host"]), instance, None, "status")]
 
 
-def instance_gone(message: dict) -> list[str]:
-    row = instance_row_id(message["host"], message["instance"])
-    return [format_html('<tr id="{}" hx-swap-oob="delete"></tr>', row)]
+def instance_gone(message: dict, can_operate: bool) -> list[str]:
+    """The row stays, marked gone, as the fleet shows an instance LXD no longer knows."""
+    row = InstanceRow(message["host"], message["instance"], status="unknown", gone=True)
+    return [render_row(row, can_operate=can_operate, oob=True)]
 
 
-_row_renderer: Callable | None | bool = False
-
-
-def row_renderer() -> Callable | None:
-    """The fleet table's `render_instance_row(host, instance, state) -> str`, when present."""
-    global _row_renderer
-    if _row_renderer is False:
-        _row_renderer = None
-        # Only a module of this very package: an editable install of another checkout on
-        # sys.path would otherwise lend us its hosts.fleet.
-        spec = importlib.util.find_spec(f"{__package__}.fleet")
-        if spec is not None and spec.origin and Path(spec.origin).parent == Path(__file__).parent:
-            _row_renderer = importlib.import_module(f"{__package__}.fleet").render_instance_row
-    return _row_renderer  # type: ignore[return-value]
-
-
-def addresses(state: dict | None) -> list[str]:
-    """Global addresses of an instance, loopback and link-local left out."""
-    found = []
-    for iface, net in ((state or {}).get("network") or {}).items():
-        if iface == "lo" or net.get("type") == "loopback":
-            continue
-        for addr in net.get("addresses") or []:
-            if addr.get("scope") == "global":
-                found.append(addr.get("address", ""))
-    return found
-
-
-def human_bytes(value: Any) -> str:
-    try:
-        size = float(value)
-    except (TypeError, ValueError):
-        return ""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""
-
-
-def instance_state(message: dict, host: Host | None) -> list[str]:
-    """The second push: the whole row when the fleet renderer exists, else its cells."""
-    data = message["data"]
-    render = row_renderer()
-    if render is not None and host is not None:
-        row = mark_safe(render(host, data, data.get("state")))  # noqa: S308 - the fleet's own template
-        if message.get("new"):
-            body = dom_id("instances", message["host"])
-            return [
-                *instance_gone(message),
-                format_html('<tbody hx-swap-oob="beforeend:#{}">{}</tbody>', body, row),
-            ]
-        return [row]
-    return instance_cells(message)
-
-
-def instance_cells(message: dict) -> list[str]:
-    """Cell by cell, into the row's cells by their ids (no row renderer in this build)."""
-    host, name, data = message["host"], message["instance"], message["data"]
-    state = data.get("state") or {}
-    memory = (state.get("memory") or {}).get("usage")
-    cells = {
-        "status": render_to_string("hosts/partials/instance_status.html", {"status": data.get("status", "")}),
-        "ips": escape(", ".join(addresses(state))),
-        "snapshots": str(len(data.get("snapshots") or [])),
-        "memory": escape(human_bytes(memory) if memory else ""),
-    }
+def instance_state(message: dict, can_operate: bool) -> list[str]:
+    """Second push: the whole row, with the state one LXD call fetched for this instance.
+    A new instance's row goes at the end of the table (after removing any copy a page
+    loaded meanwhile may already show)."""
+    data, host = message["data"], _host(message["host"])
+    if not message.get("new"):
+        return [render_instance_row(host, data, data.get("state"), can_operate=can_operate, oob=True)]
+    row = render_instance_row(host, data, data.get("state"), can_operate=can_operate)
     return [
-        "".join(
-            format_html(
-                '<div id="{}" hx-swap-oob="innerHTML">{}</div>', dom_id("instance", host, name, c), html
-            )
-            for c, html in cells.items()
-        )
+        format_html(
+            '<tr id="{}" hx-swap-oob="delete"></tr>', dom_id("instance", message["host"], message["instance"])
+        ),
+        format_html('<tbody hx-swap-oob="beforeend:#fleet-table tbody">{}</tbody>', mark_safe(row)),  # noqa: S308
     ]
 
 
@@ -263,3 +181,13 @@ def task_row(message: dict, first: bool) -> list[str]:
 
 def live_error(text: str) -> list[str]:
     return [format_html('<div id="live-error" class="error" hx-swap-oob="true">{}</div>', text)]
+
+
+def live_resync() -> list[str]:
+    """Tells the page (static/js/live.js) to refresh its tables over HTTP."""
+    return [f'<div id="live-resync" hidden hx-swap-oob="true" data-at="{time.time():.3f}"></div>']
+
+
+def live_synced() -> list[str]:
+    """The page is caught up with the relay: live from here on (the indicator says so)."""
+    return ['<span id="live-indicator" class="live-indicator" data-synced="1" hx-swap-oob="true"></span>']

@@ -17,7 +17,7 @@ from .lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_f
 from .lxd.client import Endpoint, TLSIdentity, parse_endpoint
 from .models import ClientCertificate, Host, validate_host_name
 
-PROBE_TIMEOUT = 3.0
+PROBE_TIMEOUT = 1.5  # a page that registers or re-pins a hanging host answers within ~1.5 s
 LXD_SOCKET_CANDIDATES = [
     "/var/lib/lxd/unix.socket",
     "/var/snap/lxd/common/lxd/unix.socket",

@@ -118,6 +118,9 @@ class HostRelay:
         self.connections = 0  # upstream connections opened over this object's life
         self.local_address = None  # our end of the current one (tests match it daemon-side)
         self.synced = asyncio.Event()  # set once a resync has completed on the current connection
+        # Wall time of the first connection: what changed before it was never seen as an
+        # event (a page rendered earlier may be stale: the consumer asks it to catch up).
+        self.watching_since: float | None = None
         self.instances = InstanceTracker(self)
         self.operations = OperationTracker(self)
         self.task: asyncio.Task | None = None
@@ -207,6 +210,8 @@ class HostRelay:
         stream = await open_events(uri, kwargs, label=self.name, fingerprint=self.host.server_fingerprint)
         self.connections += 1
         self.local_address = stream.local_address
+        if self.watching_since is None:
+            self.watching_since = time.time()
         log.info(
             "%s: events stream open from %s (connection %d)", self.name, self.local_address, self.connections
         )

@@ -59,7 +59,7 @@ class Seen:
 
 def slim(instance: dict) -> dict:
     """The instance as a row needs it, small enough to copy to every browser's channel:
-    LXD's instance object without devices, backups and volatile.* keys, snapshots as
+    LXD's instance object without devices, backups and most volatile.* keys, snapshots as
     names, and per-interface network state reduced to addresses."""
     data = {
         k: v
@@ -67,7 +67,11 @@ def slim(instance: dict) -> dict:
         if k not in ("backups", "snapshots", "devices", "expanded_devices", "state")
     }
     for key in ("config", "expanded_config"):
-        data[key] = {k: v for k, v in (instance.get(key) or {}).items() if not k.startswith("volatile.")}
+        data[key] = {
+            k: v
+            for k, v in (instance.get(key) or {}).items()
+            if not k.startswith("volatile.") or k == "volatile.base_image"  # the fleet's image label
+        }
     data["snapshots"] = [
         {"name": s.get("name", ""), "created_at": s.get("created_at", "")}
         for s in instance.get("snapshots") or []

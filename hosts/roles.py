@@ -46,12 +46,20 @@ def role_required(role: str):
                 from .audit import record
 
                 if request.method not in ("GET", "HEAD"):
-                    record(request.user, f"denied:{view.__name__}", target=request.path, outcome="refused",
-                           error=f"needs the {role} role")
+                    record(
+                        request.user,
+                        f"denied:{view.__name__}",
+                        target=request.path,
+                        outcome="refused",
+                        error=f"needs the {role} role",
+                    )
                 return render(
                     request,
                     "hosts/error.html",
-                    {"title": "Not allowed", "message": f"This needs the {role} role; you are a {user_role(request.user)}."},
+                    {
+                        "title": "Not allowed",
+                        "message": f"This needs the {role} role; you are a {user_role(request.user)}.",
+                    },
                     status=403,
                 )
             return view(request, *args, **kwargs)

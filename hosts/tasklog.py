@@ -71,19 +71,23 @@ class TaskRecord:
 def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
     """Insert or update tasks; never turns a finished task back into a running one.
     Fills in who started an operation from the audit trail when the dashboard did.
-    Returns {(host, operation id): username} for tasks whose user became known now."""
+    Returns {(host, operation id): username} for tasks whose user became known now.
+
+    SQLite: the reads happen before the transaction, whose first statement is a write.
+    A transaction that reads first must upgrade its lock to write, and under concurrent
+    writers SQLite then fails at once ("database is locked") instead of waiting."""
     records = list(records)
     if not records:
         return {}
     ids = {r.operation_id for r in records}
     now = timezone.now()
     attributed: dict[tuple[str, str], str] = {}
+    existing = {(t.host_name, t.operation_id): t for t in Task.objects.filter(operation_id__in=ids)}
+    audits = {
+        (a.host_name, a.operation_id): a
+        for a in AuditEntry.objects.filter(operation_id__in=ids).exclude(username="").order_by("time")
+    }
     with transaction.atomic():
-        existing = {(t.host_name, t.operation_id): t for t in Task.objects.filter(operation_id__in=ids)}
-        audits = {
-            (a.host_name, a.operation_id): a
-            for a in AuditEntry.objects.filter(operation_id__in=ids).exclude(username="").order_by("time")
-        }
         for r in records:
             key = (r.host_name, r.operation_id)
             task = existing.get(key)
@@ -110,27 +114,25 @@ def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
             except IntegrityError:  # a view claimed it in between: update that row instead
                 claimed = Task.objects.get(host_name=r.host_name, operation_id=r.operation_id)
                 task.pk, task.user_id, task.username = claimed.pk, claimed.user_id, claimed.username
-                task.save()
+                task.save(force_update=True)
     return attributed
 
 
 def claim(host: Host | str, operation_id: str, user) -> None:
     """Say who started an operation, as soon as a view has its id (before waiting on it):
-    the live task row and the log then show the user at once."""
+    the live task row and the log then show the user at once.  Single statements only
+    (see save() on SQLite's locks): many requests claim at the same time."""
     host_name = host.name if isinstance(host, Host) else host
     if not operation_id or user is None or not user.is_authenticated:
         return
+    who = {"user": user, "username": user.get_username()}
+    mine = Task.objects.filter(host_name=host_name, operation_id=operation_id, username="")
+    if mine.update(**who):
+        return
     try:
-        with transaction.atomic():
-            task, created = Task.objects.get_or_create(
-                host_name=host_name,
-                operation_id=operation_id,
-                defaults={"user": user, "username": user.get_username()},
-            )
-    except IntegrityError:
-        task, created = Task.objects.get(host_name=host_name, operation_id=operation_id), False
-    if not created and not task.username:
-        Task.objects.filter(pk=task.pk).update(user=user, username=user.get_username())
+        Task.objects.create(host_name=host_name, operation_id=operation_id, **who)
+    except IntegrityError:  # the relay recorded it meanwhile
+        mine.update(**who)
 
 
 def mark_lost(host_name: str, alive: set[str]) -> list[Task]:

@@ -1,14 +1,57 @@
 from django.urls import path
 
-from .views import hosts, tasks
+from .views import audit, files, fleet, hosts, instances, operations, snapshots, tasks
+
+instance = "hosts/<slug:host>/instances/<slug:name>/"
 
 urlpatterns = [
-    path("", hosts.host_list, name="home"),
+    path("", fleet.fleet, name="home"),
+    path("fleet/state/<slug:name>/", fleet.fleet_state, name="fleet-state"),
     path("hosts/", hosts.host_list, name="host-list"),
     path("hosts/add/", hosts.host_add, name="host-add"),
     path("hosts/<slug:name>/", hosts.host_detail, name="host-detail"),
     path("hosts/<slug:name>/config/", hosts.host_config, name="host-config"),
     path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
+    # Instances (names are checked against LXD's rule in the views, for a clear 400)
+    path("instances/create/", instances.instance_create, name="instance-create"),
+    path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),
+    path("hosts/<slug:host>/instances/<str:name>/", instances.instance_detail, name="instance-detail"),
+    path("hosts/<slug:host>/instances/<str:name>/row/", instances.instance_row, name="instance-row"),
+    path(
+        "hosts/<slug:host>/instances/<str:name>/state/<slug:action>/",
+        instances.instance_action,
+        name="instance-action",
+    ),
+    path("hosts/<slug:host>/instances/<str:name>/delete/", instances.instance_delete, name="instance-delete"),
+    path(
+        "hosts/<slug:host>/instances/<str:name>/logs/<str:filename>/",
+        instances.instance_log,
+        name="instance-log",
+    ),
+    # Operations
+    path("operations/", operations.operation_list, name="operation-list"),
+    path("operations/<slug:host>/<str:op_id>/cancel/", operations.operation_cancel, name="operation-cancel"),
+    path("operations/<slug:host>/<str:op_id>/wait/", operations.operation_wait, name="operation-wait"),
     path("tasks/", tasks.task_list, name="task-list"),
+    path("audit/", audit.audit_log, name="audit"),
+    # files and snapshots of one instance (?path= names the file or directory)
+    path(instance + "files/", files.instance_files, name="instance-files"),
+    path(instance + "files/download/", files.file_download, name="instance-file-download"),
+    path(instance + "files/upload/", files.file_upload, name="instance-file-upload"),
+    path(instance + "files/mkdir/", files.file_mkdir, name="instance-file-mkdir"),
+    path(instance + "files/delete/", files.file_delete, name="instance-file-delete"),
+    path(instance + "snapshots/", snapshots.instance_snapshots, name="instance-snapshots"),
+    path(instance + "snapshots/<str:snap>/", snapshots.snapshot_detail, name="instance-snapshot"),
+    path(
+        instance + "snapshots/<str:snap>/restore/",
+        snapshots.snapshot_restore,
+        name="instance-snapshot-restore",
+    ),
+    path(
+        instance + "snapshots/<str:snap>/rename/", snapshots.snapshot_rename, name="instance-snapshot-rename"
+    ),
+    path(
+        instance + "snapshots/<str:snap>/delete/", snapshots.snapshot_delete, name="instance-snapshot-delete"
+    ),
 ]

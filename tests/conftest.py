@@ -30,7 +30,7 @@ def django_db_modify_db_settings(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def lab() -> Lab:
-    lab = start_lab(2)
+    lab = start_lab(3)
     for daemon in lab.daemons:
         daemon.forget_client_certificates()
     yield lab
@@ -110,7 +110,7 @@ class LiveDashboard:
 
     def serve(self) -> None:
         """Start daphne (again, after stop(): same port, same database, same sessions)."""
-        self.log = log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115 - closed in stop()
+        self.log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -124,7 +124,7 @@ class LiveDashboard:
             ],
             env=self.env,
             cwd=ROOT,
-            stdout=log,
+            stdout=self.log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 30
@@ -137,6 +137,14 @@ class LiveDashboard:
                     break
                 time.sleep(0.1)
         raise RuntimeError("daphne did not start:\n" + (self.tmp / "daphne.log").read_text())
+
+    def ensure_lab_hosts(self, lab: Lab) -> None:
+        """lab1 = d1 over its unix socket, lab2 = d2 over HTTPS (token): registered once."""
+        if getattr(self, "_lab_hosts", False):
+            return
+        self.manage("addhost", "lab1", lab.d1.socket)
+        self.manage("addhost", "lab2", lab.d2.url, "--token", lab.d2.trust_token())
+        self._lab_hosts = True
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -156,6 +164,13 @@ def live_dashboard(tmp_path_factory, lab):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def live_hosts(live_dashboard, lab):
+    """The live dashboard with lab1 (d1, unix socket) and lab2 (d2, HTTPS) registered."""
+    live_dashboard.ensure_lab_hosts(lab)
+    return live_dashboard
 
 
 @pytest.fixture(scope="session")

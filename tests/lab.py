@@ -71,6 +71,11 @@ class Lab:
     def d2(self) -> LabDaemon:
         return self.daemons[1]
 
+    @property
+    def d3(self) -> LabDaemon:
+        """A third daemon, for tests that may wreck a daemon's configuration (the sweep)."""
+        return self.daemons[2]
+
 
 def start_lab(count: int = 2) -> Lab:
     out = subprocess.run(

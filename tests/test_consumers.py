@@ -105,10 +105,12 @@ async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_hos
     status = await frames.until(
         lambda t: f'id="instance-lab1-{container}-status"' in t, what="the status push"
     )
-    assert "Running" in status and 'hx-swap-oob="innerHTML"' in status
-    cells = await frames.until(lambda t: f'id="instance-lab1-{container}-memory"' in t, what="the state push")
-    assert frames.texts.index(status) < frames.texts.index(cells)
-    assert "MiB" in cells or "KiB" in cells
+    assert status.startswith("<td") and "Running" in status and 'hx-swap-oob="true"' in status
+    row = await frames.until(lambda t: f'id="instance-lab1-{container}-memory"' in t, what="the state push")
+    assert row.startswith(f'<tr id="instance-lab1-{container}"') and 'hx-swap-oob="true"' in row
+    assert frames.texts.index(status) < frames.texts.index(row)
+    assert "MiB" in row or "KiB" in row
+    assert 'data-action="stop"' in row  # an admin gets the row's buttons
     done = await frames.until(lambda t: "Starting instance" in t and "done" in t, what="the operation's end")
     assert 'id="operation-lab1-' in done
     # An operation that fails ends its bar with LXD's own error text.

@@ -12,7 +12,13 @@ pytestmark = pytest.mark.django_db
 
 
 def test_register_over_https_from_the_form_asks_to_confirm_the_fingerprint(admin_client, lab):
-    form = {"name": "web1", "url": lab.d1.url, "auth": "password", "secret": lab.trust_password, "project": "default"}
+    form = {
+        "name": "web1",
+        "url": lab.d1.url,
+        "auth": "password",
+        "secret": lab.trust_password,
+        "project": "default",
+    }
     first = admin_client.post(reverse("host-add"), form)
     assert first.status_code == 200
     assert lab.d1.fingerprint() in first.content.decode()
@@ -25,15 +31,27 @@ def test_register_over_https_from_the_form_asks_to_confirm_the_fingerprint(admin
 
 
 def test_register_with_token_from_the_form_needs_no_confirmation(admin_client, lab):
-    form = {"name": "web2", "url": lab.d2.url, "auth": "token", "secret": lab.d2.trust_token(), "project": "default"}
+    form = {
+        "name": "web2",
+        "url": lab.d2.url,
+        "auth": "token",
+        "secret": lab.d2.trust_token(),
+        "project": "default",
+    }
     response = admin_client.post(reverse("host-add"), form)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Host.objects.filter(name="web2").exists()
 
 
 def test_form_shows_why_registration_failed(admin_client, lab):
-    form = {"name": "web1", "url": lab.d1.url, "auth": "password", "secret": "wrong",
-            "project": "default", "fingerprint": lab.d1.fingerprint()}
+    form = {
+        "name": "web1",
+        "url": lab.d1.url,
+        "auth": "password",
+        "secret": "wrong",
+        "project": "default",
+        "fingerprint": lab.d1.fingerprint(),
+    }
     response = admin_client.post(reverse("host-add"), form)
     assert response.status_code == 400
     assert "refused the trust password" in response.content.decode()
@@ -61,7 +79,9 @@ def test_config_edit_changes_only_the_config(admin_client, https_host, lab):
     assert info["config"]["core.https_address"]
     # removing the line unsets the key
     page = admin_client.get(url)
-    text = "\n".join(line for line in page.context["form"].initial["config"].splitlines() if "user.dashboard" not in line)
+    text = "\n".join(
+        line for line in page.context["form"].initial["config"].splitlines() if "user.dashboard" not in line
+    )
     admin_client.post(url, {"config": text, "etag": page.context["form"].initial["etag"]})
     assert "user.dashboard-test" not in lab.d2.admin().server()[0]["config"]
 
@@ -71,7 +91,9 @@ def test_config_edit_with_stale_etag_is_refused(admin_client, https_host, lab):
     page = admin_client.get(url)
     lab.d2.admin().patch_server_config({"user.other-writer": "x"}, "")
     try:
-        response = admin_client.post(url, {"config": "user.mine = 1", "etag": page.context["form"].initial["etag"]})
+        response = admin_client.post(
+            url, {"config": "user.mine = 1", "etag": page.context["form"].initial["etag"]}
+        )
         assert response.status_code == 409
         assert "changed on the host" in response.content.decode()
         assert "user.mine" not in lab.d2.admin().server()[0]["config"]
@@ -94,10 +116,15 @@ def test_changed_certificate_is_refused_with_a_clear_message(admin_client, https
     response = admin_client.get(reverse("host-detail", args=[https_host.name]))
     body = response.content.decode()
     assert response.status_code == 502
-    assert f"the certificate of lab2 changed: expected {lab.d2.fingerprint()}, got {lab.d1.fingerprint()}" in body
+    assert (
+        f"the certificate of lab2 changed: expected {lab.d2.fingerprint()}, got {lab.d1.fingerprint()}"
+        in body
+    )
     assert Host.objects.get(pk=https_host.pk).status == Host.Status.CERT_CHANGED
     # an admin checks and re-pins explicitly
-    repin = admin_client.post(reverse("host-repin", args=[https_host.name]), {"fingerprint": lab.d1.fingerprint()})
+    repin = admin_client.post(
+        reverse("host-repin", args=[https_host.name]), {"fingerprint": lab.d1.fingerprint()}
+    )
     assert repin.status_code == 302
     assert Host.objects.get(pk=https_host.pk).server_fingerprint == lab.d1.fingerprint()
 
@@ -133,8 +160,11 @@ def test_viewer_cannot_register_or_edit(client, django_user_model, https_host):
 
 def test_admin_pages_never_show_a_private_key(admin_client, https_host):
     cert = https_host.client_certificate
-    for url in (f"/admin/hosts/clientcertificate/{cert.pk}/change/", f"/admin/hosts/host/{https_host.pk}/change/",
-                reverse("host-detail", args=[https_host.name])):
+    for url in (
+        f"/admin/hosts/clientcertificate/{cert.pk}/change/",
+        f"/admin/hosts/host/{https_host.pk}/change/",
+        reverse("host-detail", args=[https_host.name]),
+    ):
         body = admin_client.get(url).content.decode()
         assert "PRIVATE KEY" not in body
         assert cert.private_key_encrypted[:40] not in body

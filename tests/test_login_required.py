@@ -1,19 +1,12 @@
 """Every URL and websocket route refuses anonymous users."""
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver
+
+from tests.routes import all_routes
 
 pytestmark = pytest.mark.django_db
 
 PUBLIC = {"login"}
-
-
-def walk(patterns, prefix=""):
-    for p in patterns:
-        if isinstance(p, URLResolver):
-            yield from walk(p.url_patterns, prefix + str(p.pattern))
-        elif isinstance(p, URLPattern):
-            yield prefix + str(p.pattern), p.name
 
 
 def concrete(route: str) -> str:
@@ -25,13 +18,15 @@ def concrete(route: str) -> str:
 
 def test_every_url_requires_login(client):
     checked = 0
-    for route, name in walk(get_resolver().url_patterns):
+    for route, name in all_routes():
         if name in PUBLIC or route.startswith("admin/") or "(?P" in route:
             continue
         url = concrete(route)
         for method in ("get", "post"):
             response = getattr(client, method)(url)
-            assert response.status_code in (302, 403, 405), f"{method.upper()} {url} -> {response.status_code}"
+            assert response.status_code in (302, 403, 405), (
+                f"{method.upper()} {url} -> {response.status_code}"
+            )
             if response.status_code == 302:
                 assert "/accounts/login/" in response["Location"], url
         checked += 1
@@ -52,7 +47,9 @@ async def test_every_websocket_route_refuses_anonymous():
     assert websocket_urlpatterns, "no websocket route to check"
     for pattern in websocket_urlpatterns:
         path = concrete(str(pattern.pattern))
-        communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")])
+        communicator = WebsocketCommunicator(
+            application, path, headers=[(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
+        )
         connected, _ = await communicator.connect()
         assert not connected, path
         await communicator.disconnect()

@@ -124,8 +124,12 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
             # A change LXD will never replay to us: made while we are disconnected.
             await asyncio.to_thread(lab.d2.lxc, "start", name)
             proxy.restore()
-            await inbox.wait_for(lambda m: online("labp")(m) and inbox.received.index(m) > inbox.received.index(offline))
-            await inbox.wait_for(is_(groups.INSTANCE_STATUS, instance=name, status="Running"), what="the resync")
+            await inbox.wait_for(
+                lambda m: online("labp")(m) and inbox.received.index(m) > inbox.received.index(offline)
+            )
+            await inbox.wait_for(
+                is_(groups.INSTANCE_STATUS, instance=name, status="Running"), what="the resync"
+            )
             state = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name))
             assert state["data"]["status"] == "Running"
             assert relay.hosts["labp"].connections == 2

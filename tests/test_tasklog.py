@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from hosts import tasklog
 from hosts.audit import record
-from hosts.models import Task
+from hosts.models import AuditEntry, Task
 from hosts.relay import Relay
 from tests.live import fresh_channel_layer
 
@@ -189,3 +189,16 @@ def test_the_user_shown_comes_from_the_audit_trail_when_the_task_has_none(admin_
     record(admin_user, "instance.start", host="lab1", target="web1", operation_id="op-x")
     rows = admin_client.get(reverse("task-list")).context["rows"]
     assert rows[0]["username"] == "admin"
+
+
+async def test_an_action_from_the_dashboard_names_its_user_while_it_runs(
+    relay, unix_host, lab, instance, admin_client
+):
+    await synced(relay, "lab1")
+    url = reverse("instance-action", args=["lab1", instance, "start"])
+    response = await sync_to_async(admin_client.post)(url)
+    assert response.status_code in (200, 302)
+    task = await task_for("Starting instance", instance)
+    assert (task.username, task.status) == ("admin", "success")
+    audit = await sync_to_async(AuditEntry.objects.get)(action="instance.start", target=instance)
+    assert audit.operation_id == task.operation_id

@@ -1,7 +1,329 @@
-"""File and snapshot intentions of LXDClient (mixed into LXDClient)."""
+"""File and snapshot intentions of LXDClient (mixed into LXDClient).
+
+What LXD 5.0.2 does and this module hides (shared/LXD-API.md §5 and §6):
+- a directory GET is a bare, unsorted list of names: types come from one HEAD per entry;
+- X-Lxd-* headers arrive Go-canonicalised (X-Lxd-Mode): requests' headers are case-insensitive;
+- HEAD has no body, so a 404 cannot say whether the instance or the path is missing;
+- symlinks are not followed: their GET body is the target, which 5.0.2 hands back already made
+  absolute (`busybox` in /bin comes back as `/bin/busybox`);
+- SFTP failures come back as HTTP 500 "sftp: ..." and are mapped to 404/409 with a plain message;
+- X-LXD-mode must be "0644" (leading zero); mode/uid/gid only apply when the file is created.
+"""
 
 from __future__ import annotations
+
+import stat
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .errors import LXDAPIError, LXDError
+
+UPLOAD_TIMEOUT = (
+    0.5,
+    120.0,
+)  # connect (TLS handshake included) must be quick; LXD answers a push only after the last byte
+DOWNLOAD_TIMEOUT = (0.5, 60.0)
+LIST_WORKERS = 8
+LIST_LIMIT = 2000  # entries whose metadata we fetch; beyond this only names are shown
+
+
+class PathNotFound(LXDAPIError):
+    def __init__(self, instance: str, path: str):
+        super().__init__(f"{path} does not exist in {instance}", 404)
+        self.path = path
+
+
+class PathConflict(LXDAPIError):
+    """The path exists but is the wrong kind of thing, or a directory is not empty."""
+
+    def __init__(self, message: str):
+        super().__init__(message, 409)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    type: str  # "file", "directory", "symlink"; "unknown" past LIST_LIMIT; "unaddressable"
+    mode: str = ""  # "0644"
+    uid: int | None = None
+    gid: int | None = None
+    modified: str = ""
+    size: int | None = None  # only a GET tells (HEAD has no Content-Length on 5.0.2)
+    target: str | None = None  # a symlink's target, as stored
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1] or "/"
+
+    @property
+    def is_dir(self) -> bool:
+        return self.type == "directory"
+
+    @property
+    def is_file(self) -> bool:
+        return self.type == "file"
+
+    @property
+    def is_link(self) -> bool:
+        return self.type == "symlink"
+
+    @property
+    def symbolic_mode(self) -> str:
+        """'drwxr-xr-x', as ls shows it."""
+        if not self.mode:
+            return ""
+        kind = {"directory": stat.S_IFDIR, "symlink": stat.S_IFLNK}.get(self.type, stat.S_IFREG)
+        return stat.filemode(kind | int(self.mode, 8))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _info(path: str, headers: Any, size: int | None = None) -> FileInfo:
+    return FileInfo(
+        path=path,
+        type=headers.get("X-LXD-Type") or "file",
+        mode=headers.get("X-LXD-Mode") or "",
+        uid=_int_or_none(headers.get("X-LXD-Uid")),
+        gid=_int_or_none(headers.get("X-LXD-Gid")),
+        modified=headers.get("X-LXD-Modified") or "",
+        size=size,
+    )
+
+
+def _sftp_message(instance: str, path: str, exc: LXDAPIError) -> LXDAPIError:
+    """Turn LXD's 'sftp: "open /x: is a directory" (SSH_FX_FAILURE)' into a fitting error."""
+    text = exc.message
+    if exc.error_code == 404 and text in ("Not Found", "not found"):
+        return PathNotFound(instance, path)
+    if "not a directory" in text:
+        return PathConflict(f"a part of {path} is a file, not a directory")
+    if "is a directory" in text:
+        return PathConflict(f"{path} is a directory")
+    if "directory not empty" in text:
+        return PathConflict(f"{path} is a directory that is not empty: delete what is inside first")
+    if "no such file" in text:
+        return PathNotFound(instance, path)
+    return exc
 
 
 class FilesAPI:
     """Methods here use self.request / self.call / self.run from LXDClient."""
+
+    # -- files ------------------------------------------------------------------------
+
+    def _files_url(self, instance: str) -> str:
+        return f"/1.0/instances/{quote(instance, safe='')}/files"
+
+    def _raise_for_files(self, response: requests.Response, instance: str, path: str) -> None:
+        if response.status_code < 400:
+            return
+        if response.status_code == 404 and not response.content:
+            raise PathNotFound(instance, path)  # a HEAD: no body to tell us more
+        try:
+            self.parse_envelope(response)
+        except LXDAPIError as exc:
+            raise _sftp_message(instance, path, exc) from exc
+        raise LXDAPIError(f"HTTP {response.status_code} from the files API", response.status_code)
+
+    def file_info(self, instance: str, path: str) -> FileInfo:
+        """HEAD: type, mode, owner (no size, no symlink target)."""
+        response = self.request("HEAD", self._files_url(instance), params={"path": path})
+        response.close()
+        if response.status_code >= 400 and response.status_code != 404:
+            # A HEAD error has no body; the same GET says why ("not a directory" ...).
+            failed = self.request("GET", self._files_url(instance), params={"path": path}, stream=True)
+            try:
+                self._raise_for_files(failed, instance, path)
+            finally:
+                failed.close()
+        self._raise_for_files(response, instance, path)
+        return _info(path, response.headers)
+
+    def file_info_or_none(self, instance: str, path: str) -> FileInfo | None:
+        try:
+            return self.file_info(instance, path)
+        except PathNotFound:
+            return None
+
+    def symlink_target(self, instance: str, path: str) -> str:
+        response = self.request("GET", self._files_url(instance), params={"path": path})
+        self._raise_for_files(response, instance, path)
+        return response.content.decode("utf-8", "replace")
+
+    def list_directory(self, instance: str, path: str) -> list[FileInfo]:
+        """Every entry with its metadata: directories first, then by name."""
+        names = self.get(self._files_url(instance), params={"path": path})
+        if not isinstance(names, list):
+            raise PathConflict(f"{path} is not a directory")
+        prefix = path.rstrip("/") + "/"
+        wanted = [prefix + str(n) for n in names]
+        to_probe, rest = wanted[:LIST_LIMIT], wanted[LIST_LIMIT:]
+
+        def probe(entry: str) -> FileInfo:
+            try:
+                info = self.file_info(instance, entry)
+                if info.is_link:
+                    target = self.symlink_target(instance, entry)
+                    info = replace(info, target=target)
+                return info
+            except PathNotFound:
+                if "\ufffd" in entry:  # LXD's JSON replaced bytes that are not UTF-8: unreachable
+                    return FileInfo(entry, "unaddressable")
+                return FileInfo(entry, "gone")  # deleted between the listing and the HEAD
+
+        with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
+            entries = [e for e in pool.map(probe, to_probe) if e.type != "gone"]
+        entries += [FileInfo(entry, "unknown") for entry in rest]
+        entries.sort(key=lambda e: (not e.is_dir, e.name.casefold(), e.name))
+        return entries
+
+    def open_file(
+        self, instance: str, path: str, *, timeout: tuple[float, float] = DOWNLOAD_TIMEOUT
+    ) -> tuple[FileInfo, requests.Response]:
+        """A streamed GET of a regular file; the caller reads it with iter_chunks (which closes it)."""
+        response = self.request(
+            "GET", self._files_url(instance), params={"path": path}, stream=True, timeout=timeout
+        )
+        try:
+            self._raise_for_files(response, instance, path)
+            length = response.headers.get("Content-Length")
+            info = _info(path, response.headers, int(length) if length and length.isdigit() else None)
+            if not info.is_file:
+                kind = "a directory" if info.is_dir else f"a {info.type}"
+                raise PathConflict(f"{path} is {kind}, not a file")
+        except BaseException:
+            response.close()
+            raise
+        return info, response
+
+    def read_file(self, instance: str, path: str, limit: int) -> tuple[FileInfo, bytes, bool]:
+        """The first `limit` bytes of a file: (info, data, truncated)."""
+        info, response = self.open_file(instance, path, timeout=self.timeout)
+        try:
+            data = bytearray()
+            for chunk in response.iter_content(chunk_size=64 * 1024):
+                data += chunk
+                if len(data) > limit:
+                    break
+        finally:
+            response.close()
+        return info, bytes(data[:limit]), len(data) > limit or (info.size or 0) > limit
+
+    def push_file(
+        self,
+        instance: str,
+        path: str,
+        data: bytes | Iterable[bytes],
+        *,
+        mode: str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        timeout: tuple[float, float] = UPLOAD_TIMEOUT,
+    ) -> None:
+        """Write a file (overwriting).  `data` may be a sized iterable: it is streamed, never joined."""
+        headers = {
+            "Content-Type": "application/octet-stream",
+            "X-LXD-type": "file",
+            "X-LXD-write": "overwrite",
+        }
+        headers.update(_ownership(mode, uid, gid))
+        response = self.request(
+            "POST",
+            self._files_url(instance),
+            params={"path": path},
+            data=data,
+            headers=headers,
+            timeout=timeout,
+        )
+        self._raise_for_files(response, instance, path)
+
+    def make_directory(
+        self,
+        instance: str,
+        path: str,
+        *,
+        mode: str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+    ) -> None:
+        """Create a directory.  LXD answers 200 even when a *file* is there, so look first."""
+        existing = self.file_info_or_none(instance, path)
+        if existing is not None:
+            kind = "directory" if existing.is_dir else existing.type
+            raise PathConflict(f"{path} already exists (a {kind})")
+        headers = {"X-LXD-type": "directory", **_ownership(mode, uid, gid)}
+        response = self.request("POST", self._files_url(instance), params={"path": path}, headers=headers)
+        self._raise_for_files(response, instance, path)
+
+    def delete_file(self, instance: str, path: str) -> None:
+        """Delete a file, a symlink or an empty directory."""
+        response = self.request("DELETE", self._files_url(instance), params={"path": path})
+        self._raise_for_files(response, instance, path)
+
+    # -- snapshots --------------------------------------------------------------------
+
+    def _snapshots_url(self, instance: str, name: str | None = None) -> str:
+        url = f"/1.0/instances/{quote(instance, safe='')}/snapshots"
+        return url if name is None else f"{url}/{quote(name, safe='')}"
+
+    def instance_brief(self, instance: str) -> dict:
+        """The instance's name, type and status (what the files and snapshots pages show)."""
+        data = self.get(f"/1.0/instances/{quote(instance, safe='')}") or {}
+        return {
+            "name": data.get("name", instance),
+            "type": data.get("type", ""),
+            "status": data.get("status", ""),
+        }
+
+    def snapshots(self, instance: str) -> list[dict]:
+        """Oldest first, as LXD keeps them."""
+        items = self.get(self._snapshots_url(instance), params={"recursion": 1}) or []
+        for item in items:
+            item["name"] = str(item.get("name", "")).rsplit("/", 1)[-1]
+        return sorted(items, key=lambda s: s.get("created_at") or "")
+
+    def snapshot(self, instance: str, name: str) -> dict:
+        item = self.get(self._snapshots_url(instance, name)) or {}
+        item["name"] = str(item.get("name", name)).rsplit("/", 1)[-1]
+        return item
+
+    def create_snapshot(self, instance: str, name: str | None = None, *, stateful: bool = False) -> Any:
+        """Start a snapshot (an Operation); without a name LXD picks snapN or snapshots.pattern."""
+        body: dict[str, Any] = {"stateful": stateful}
+        if name:
+            body["name"] = name
+        return self.call("POST", self._snapshots_url(instance), json_body=body)[0]
+
+    def rename_snapshot(self, instance: str, name: str, new_name: str) -> Any:
+        """A taken name is refused synchronously with 409."""
+        return self.call("POST", self._snapshots_url(instance, name), json_body={"name": new_name})[0]
+
+    def delete_snapshot(self, instance: str, name: str) -> Any:
+        return self.call("DELETE", self._snapshots_url(instance, name))[0]
+
+    def restore_snapshot(self, instance: str, name: str) -> Any:
+        """LXD stops a running instance, restores, and starts it again."""
+        return self.call("PUT", f"/1.0/instances/{quote(instance, safe='')}", json_body={"restore": name})[0]
+
+
+def _ownership(mode: str | None, uid: int | None, gid: int | None) -> dict[str, str]:
+    headers = {}
+    if mode:
+        if not (len(mode) == 4 and mode.startswith("0")):
+            raise LXDError(f"mode {mode!r} must be four octal digits with a leading zero")
+        headers["X-LXD-mode"] = mode
+    if uid is not None:
+        headers["X-LXD-uid"] = str(uid)
+    if gid is not None:
+        headers["X-LXD-gid"] = str(gid)
+    return headers

@@ -3,9 +3,9 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
-from ..audit import record
+from ..audit import audited, record
 from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
@@ -24,6 +24,7 @@ from ..status import check_host, check_hosts
 from .common import config_changes, config_to_text, render_lxd_error
 
 
+@require_safe
 def host_list(request):
     states = check_hosts(list(Host.objects.select_related("client_certificate")))
     template = "hosts/partials/host_table.html" if request.htmx else "hosts/host_list.html"
@@ -57,7 +58,9 @@ def host_add(request):
             {"form": confirm, "confirm_fingerprint": exc.fingerprint, "endpoint": exc.endpoint},
         )
     except RegistrationError as exc:
-        record(request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc))
+        record(
+            request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc)
+        )
         form.add_error(None, str(exc))
         return render(request, "hosts/host_add.html", {"form": form}, status=400)
     record(request.user, "host.add", host=host, target=host.endpoint)
@@ -95,6 +98,7 @@ def _server_sections(info: dict) -> dict:
     }
 
 
+@require_safe
 def host_detail(request, name):
     host = get_object_or_404(Host, name=name)
     state = check_host(host)
@@ -140,16 +144,14 @@ def host_config(request, name):
                     return redirect("host-detail", name=host.name)
                 target = ", ".join(sorted(changes))
                 try:
-                    client.patch_server_config(changes, sent_etag or etag)
+                    with audited(request, "host.config", host=host, target=target):
+                        client.patch_server_config(changes, sent_etag or etag)
                 except LXDAPIError as exc:
-                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
                     form.add_error(None, f"LXD refused the change: {exc}")
                     status = 409 if exc.error_code == 412 else 400
                 except LXDError as exc:
-                    record(request.user, "host.config", host=host, target=target, outcome="failed", error=str(exc))
                     return render_lxd_error(request, exc, title=f"Cannot change {host.name}")
                 else:
-                    record(request.user, "host.config", host=host, target=target)
                     messages.success(
                         request, f"Configuration of {host.name} updated: {', '.join(sorted(changes))}."
                     )

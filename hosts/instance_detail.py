@@ -1,0 +1,129 @@
+"""Shaping one full LXD instance (GET /1.0/instances/<n>?recursion=1: state and snapshots
+included in 5.0.2) into what the detail page shows; templates never pick LXD JSON apart."""
+
+from __future__ import annotations
+
+from .fleet import InstanceRow, human_bytes, parse_lxd_time
+
+
+def _state_facts(state: dict) -> list[tuple[str, str]]:
+    memory = state.get("memory") or {}
+    cpu_ns = (state.get("cpu") or {}).get("usage") or 0
+    facts = [
+        ("Status", state.get("status") or ""),
+        ("PID", str(state.get("pid") or "—")),
+        ("Processes", str(state.get("processes") if state.get("processes") is not None else "—")),
+        ("CPU time", f"{cpu_ns / 1e9:.2f} s"),
+        ("Memory", human_bytes(memory.get("usage") or 0)),
+        ("Memory peak", human_bytes(memory.get("usage_peak") or 0)),
+        ("Swap", human_bytes(memory.get("swap_usage") or 0)),
+    ]
+    if memory.get("total"):
+        facts.append(("Memory limit", human_bytes(memory["total"])))
+    return facts
+
+
+def _disks(state: dict) -> list[tuple[str, str]]:
+    out = []
+    for device, usage in sorted((state.get("disk") or {}).items()):
+        total = usage.get("total") if isinstance(usage, dict) else None
+        used = human_bytes((usage or {}).get("usage") or 0)
+        out.append((device, f"{used} of {human_bytes(total)}" if total else used))
+    return out
+
+
+def _interfaces(state: dict) -> list[dict]:
+    out = []
+    for name, data in sorted((state.get("network") or {}).items()):
+        if not isinstance(data, dict):
+            continue
+        counters = data.get("counters") or {}
+        out.append(
+            {
+                "name": name,
+                "type": data.get("type", ""),
+                "state": data.get("state", ""),
+                "hwaddr": data.get("hwaddr", ""),
+                "mtu": data.get("mtu", ""),
+                "host_name": data.get("host_name", ""),
+                "addresses": [
+                    f"{a.get('address')}/{a.get('netmask')} ({a.get('family')}, {a.get('scope')})"
+                    for a in data.get("addresses") or []
+                ],
+                "received": f"{human_bytes(counters.get('bytes_received') or 0)}, "
+                f"{counters.get('packets_received', 0)} packets",
+                "sent": f"{human_bytes(counters.get('bytes_sent') or 0)}, {counters.get('packets_sent', 0)} packets",
+                "errors": (counters.get("errors_received", 0) or 0) + (counters.get("errors_sent", 0) or 0),
+                "dropped": (counters.get("packets_dropped_inbound", 0) or 0)
+                + (counters.get("packets_dropped_outbound", 0) or 0),
+            }
+        )
+    return out
+
+
+def _config(instance: dict) -> list[dict]:
+    local = instance.get("config") or {}
+    expanded = instance.get("expanded_config") or local
+    return [
+        {
+            "key": key,
+            "value": value,
+            "source": "instance" if key in local else "profile",
+            "volatile": key.startswith("volatile."),
+        }
+        for key, value in sorted(expanded.items())
+    ]
+
+
+def _devices(instance: dict) -> list[dict]:
+    local = instance.get("devices") or {}
+    expanded = instance.get("expanded_devices") or local
+    return [
+        {
+            "name": name,
+            "type": (spec or {}).get("type", ""),
+            "source": "instance" if name in local else "profile",
+            "settings": sorted((k, v) for k, v in (spec or {}).items() if k != "type"),
+        }
+        for name, spec in sorted(expanded.items())
+    ]
+
+
+def _snapshots(instance: dict) -> list[dict]:
+    out = []
+    for snap in instance.get("snapshots") or []:
+        out.append(
+            {
+                "name": (snap.get("name") or "").split("/", 1)[-1],
+                "created_at": parse_lxd_time(snap.get("created_at")),
+                "expires_at": parse_lxd_time(snap.get("expires_at")),
+                "stateful": bool(snap.get("stateful")),
+                "size": human_bytes(snap["size"]) if (snap.get("size") or -1) >= 0 else "unknown",
+            }
+        )
+    return sorted(out, key=lambda s: s["created_at"] or parse_lxd_time("1970-01-01T00:00:00Z"))
+
+
+def detail_context(host, instance: dict, logs: list[str]) -> dict:
+    state = instance.get("state") or {}
+    return {
+        "host": host,
+        "name": instance.get("name", ""),
+        "row": InstanceRow.from_lxd(host.name, instance),
+        "instance": {
+            "architecture": instance.get("architecture", ""),
+            "description": instance.get("description", ""),
+            "ephemeral": instance.get("ephemeral", False),
+            "created_at": parse_lxd_time(instance.get("created_at")),
+            "last_used_at": parse_lxd_time(instance.get("last_used_at")),
+            "profiles": instance.get("profiles") or [],
+            "location": instance.get("location", ""),
+        },
+        "state_facts": _state_facts(state),
+        "disks": _disks(state),
+        "interfaces": _interfaces(state),
+        "config": _config(instance),
+        "devices": _devices(instance),
+        "snapshots": _snapshots(instance),
+        "logs": logs,
+    }

@@ -1,0 +1,97 @@
+"""Forms for instances: validation happens here, before any LXD call."""
+
+from __future__ import annotations
+
+from django import forms
+
+from .actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
+from .fleet import instance_name_error
+
+_PROFILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+class InstanceCreateForm(forms.Form):
+    host = forms.ChoiceField(label="Host")
+    name = forms.CharField(max_length=100, help_text="letters, digits and hyphens; starts with a letter")
+    image = forms.CharField(max_length=200, help_text="an alias (e.g. busybox) or a fingerprint")
+    image_host = forms.ChoiceField(label="Image from", required=False)
+    profiles = forms.CharField(
+        required=False, initial="default", help_text="comma-separated; empty: LXD's default profile"
+    )
+    limits_cpu = forms.CharField(label="limits.cpu", required=False, max_length=20)
+    limits_memory = forms.CharField(
+        label="limits.memory", required=False, max_length=20, help_text="e.g. 256MiB"
+    )
+    config = forms.CharField(
+        label="Other config",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+        help_text="one key = value per line",
+    )
+    start = forms.BooleanField(label="Start it once created", required=False, initial=True)
+
+    def __init__(self, *args, host_names: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["host"].choices = [(n, n) for n in host_names]
+        self.fields["image_host"].choices = [("", "the same host")] + [(n, n) for n in host_names]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        error = instance_name_error(name)
+        if error:
+            raise forms.ValidationError(error)
+        return name
+
+    def clean_profiles(self) -> list[str] | None:
+        names = [p.strip() for p in self.cleaned_data["profiles"].split(",") if p.strip()]
+        for name in names:
+            if not set(name) <= _PROFILE_CHARS:
+                raise forms.ValidationError(f"{name!r} is not a profile name")
+        return names or None
+
+    def clean_config(self) -> dict[str, str]:
+        config: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data["config"].splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            key, sep, value = line.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"line {number}: expected key = value")
+            config[key.strip()] = value.strip()
+        return config
+
+    def config_dict(self) -> dict[str, str]:
+        config = dict(self.cleaned_data["config"])
+        for field, key in (("limits_cpu", "limits.cpu"), ("limits_memory", "limits.memory")):
+            if self.cleaned_data.get(field):
+                config[key] = self.cleaned_data[field].strip()
+        return config
+
+
+class ActionForm(forms.Form):
+    timeout = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=MAX_GRACE,
+        initial=DEFAULT_GRACE,
+        help_text="graceful stop/restart: seconds to wait for the instance to shut down",
+    )
+    force = forms.BooleanField(required=False)
+    confirm = forms.BooleanField(required=False)
+    stop_first = forms.BooleanField(required=False)
+
+
+class BulkForm(ActionForm):
+    action = forms.ChoiceField(choices=[(a, a) for a in BULK_ACTIONS])
+
+    def selection(self, data) -> list[tuple[str, str]]:
+        """The selected rows as (host, name); malformed entries are reported, not dropped."""
+        picked: list[tuple[str, str]] = []
+        for value in data.getlist("sel"):
+            host, sep, name = value.partition("/")
+            if not sep or not host or not name:
+                raise forms.ValidationError(f"{value!r} is not a host/instance selection")
+            picked.append((host, name))
+        if not picked:
+            raise forms.ValidationError("Select at least one instance.")
+        return list(dict.fromkeys(picked))

@@ -1,0 +1,297 @@
+"""Instances: detail and logs (the seed's /state, /logs), lifecycle actions on one instance or
+on a selection across hosts, and create. Actions answer htmx with the updated row."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
+from ..create import CreateSpec, create_instance
+from ..fleet import InstanceRow, instance_name_error, render_row
+from ..instance_detail import detail_context
+from ..instance_forms import ActionForm, BulkForm, InstanceCreateForm
+from ..lxd import LXDAPIError, LXDError
+from ..lxd.instances import STATE_ACTIONS
+from ..models import Host
+from ..roles import OPERATOR, has_role, role_required
+from .common import render_lxd_error
+
+# Writes answer 202 at once; reading the instance back with its state can take a moment
+# on a busy host. Following the operation has its own, longer, timeouts.
+ACTION_TIMEOUT = (0.5, 10.0)
+
+
+def _host(name: str) -> Host:
+    return get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
+
+
+def _invalid_name(request, name: str):
+    error = instance_name_error(name)
+    if error is None:
+        return None
+    return render(
+        request, "hosts/error.html", {"title": "Invalid instance name", "message": error}, status=400
+    )
+
+
+def instance_detail(request, host, name):
+    host = _host(host)
+    if bad := _invalid_name(request, name):
+        return bad
+    client = host.client(timeout=ACTION_TIMEOUT)
+    try:
+        instance = client.instance(name)
+        logs = client.instance_logs(name)
+    except LXDError as exc:
+        return render_lxd_error(request, exc, title=f"{name} on {host.name}")
+    return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs))
+
+
+def instance_row(request, host, name):
+    """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
+    host = _host(host)
+    if bad := _invalid_name(request, name):
+        return bad
+    try:
+        instance = host.client(timeout=ACTION_TIMEOUT).instance(name)
+    except LXDAPIError as exc:
+        if exc.error_code != 404:
+            return render_lxd_error(request, exc)
+        row = InstanceRow(host.name, name, status="unknown", gone=True, outcome=str(exc), outcome_ok=False)
+        return HttpResponse(render_row(row, can_operate=False), status=404)
+    except LXDError as exc:
+        return render_lxd_error(request, exc)
+    row = InstanceRow.from_lxd(host.name, instance)
+    return HttpResponse(render_row(row, can_operate=has_role(request.user, OPERATOR)))
+
+
+def instance_log(request, host, name, filename):
+    host = _host(host)
+    if bad := _invalid_name(request, name):
+        return bad
+    if "/" in filename or filename.startswith("."):
+        return render(
+            request, "hosts/error.html", {"title": "Invalid log name", "message": filename}, status=400
+        )
+    try:
+        text, truncated = host.client(timeout=ACTION_TIMEOUT).instance_log(name, filename)
+    except LXDError as exc:
+        return render_lxd_error(request, exc, title=f"Log {filename} of {name}")
+    context = {"host": host, "name": name, "filename": filename, "text": text, "truncated": truncated}
+    return render(request, "hosts/instance_log.html", context)
+
+
+# -- actions -------------------------------------------------------------------------
+
+
+def _result_row(result: ActionResult) -> InstanceRow:
+    if result.instance is not None:
+        row = InstanceRow.from_lxd(result.host_name, result.instance)
+    else:
+        row = InstanceRow(result.host_name, result.name, status="unknown")
+    row.gone = result.gone
+    row.outcome, row.outcome_ok = result.message, result.ok
+    if not result.ok and "running" in row.outcome.lower() and result.action == "delete":
+        row.outcome += " (stop it first)"
+    return row
+
+
+def _next_url(request, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, {request.get_host()}):
+        return target
+    return default
+
+
+def _action_response(request, host: Host, result: ActionResult):
+    if request.htmx:
+        if result.action == "delete" and result.ok:
+            notice = render_to_string(
+                "hosts/partials/fleet_notice.html",
+                {"message": f"Deleted {result.name} on {host.name}.", "oob": True},
+            )
+            return HttpResponse(notice)  # the row's outerHTML becomes nothing: removed
+        html = render_row(_result_row(result), can_operate=has_role(request.user, OPERATOR))
+        return HttpResponse(html, status=result.http_status)
+    if result.ok:
+        messages.success(request, f"{result.name} on {host.name}: {result.message}.")
+        default = "/" if result.action == "delete" else f"/hosts/{host.name}/instances/{result.name}/"
+        return redirect(_next_url(request, default))
+    title = f"Could not {result.action} {result.name} on {host.name}"
+    return render(
+        request, "hosts/error.html", {"title": title, "message": result.message}, status=result.http_status
+    )
+
+
+def _form_error(request, form: forms.Form, title: str):
+    message = "; ".join(
+        f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()
+    )
+    return render(request, "hosts/error.html", {"title": title, "message": message}, status=400)
+
+
+@require_POST
+@role_required(OPERATOR)
+def instance_action(request, host, name, action):
+    if action not in STATE_ACTIONS:
+        raise Http404(f"no action {action}")
+    host = _host(host)
+    if bad := _invalid_name(request, name):
+        return bad
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form, f"Cannot {action} {name}")
+    req = ActionRequest(
+        action, timeout=form.cleaned_data["timeout"] or DEFAULT_GRACE, force=form.cleaned_data["force"]
+    )
+    result = perform(host.client(timeout=ACTION_TIMEOUT), host.name, name, req)
+    audit_result(request, host, result)
+    return _action_response(request, host, result)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def instance_delete(request, host, name):
+    host = _host(host)
+    if bad := _invalid_name(request, name):
+        return bad
+    client = host.client(timeout=ACTION_TIMEOUT)
+    if request.method == "GET":
+        try:
+            instance = client.instance(name)
+        except LXDError as exc:
+            return render_lxd_error(request, exc, title=f"{name} on {host.name}")
+        row = InstanceRow.from_lxd(host.name, instance)
+        template = (
+            "hosts/partials/instance_delete_confirm.html" if request.htmx else "hosts/instance_delete.html"
+        )
+        return render(request, template, {"row": row, "host": host})
+    form = ActionForm(request.POST)
+    if not form.is_valid():
+        return _form_error(request, form, f"Cannot delete {name}")
+    req = ActionRequest(
+        "delete", confirmed=form.cleaned_data["confirm"], stop_first=form.cleaned_data["stop_first"]
+    )
+    result = perform(client, host.name, name, req)
+    audit_result(request, host, result)
+    return _action_response(request, host, result)
+
+
+@require_POST
+@role_required(OPERATOR)
+def instance_bulk(request):
+    """One action on instances selected across hosts; each result reported on its own.
+    (Not LXD's PUT /1.0/instances: it acts on every instance of a project, with no names.)"""
+    form = BulkForm(request.POST)
+    try:
+        picked = form.selection(request.POST) if form.is_valid() else None
+    except forms.ValidationError as exc:
+        form.add_error(None, exc)
+        picked = None
+    if picked is not None and form.cleaned_data["action"] == "delete" and not form.cleaned_data["confirm"]:
+        form.add_error("confirm", "Deleting needs the confirmation box ticked: nothing was done.")
+        picked = None
+    if picked is None:
+        return _form_error(request, form, "Bulk action refused")
+    data = form.cleaned_data
+    req = ActionRequest(
+        data["action"],
+        timeout=data["timeout"] or DEFAULT_GRACE,
+        force=data["force"],
+        confirmed=data["confirm"],
+        stop_first=data["force"] or data["stop_first"],
+    )
+    hosts = {
+        h.name: h
+        for h in Host.objects.select_related("client_certificate").filter(
+            name__in={host_name for host_name, _ in picked}
+        )
+    }
+    clients = {name: host.client(timeout=ACTION_TIMEOUT) for name, host in hosts.items()}
+    jobs = []
+    for host_name, name in picked:
+        if host_name not in clients:
+            jobs.append((LXDAPIError(f"no registered host named {host_name}", 404), host_name, name))
+        elif error := instance_name_error(name):
+            jobs.append((LXDAPIError(error, 400), host_name, name))
+        else:
+            jobs.append((clients[host_name], host_name, name))
+    results = perform_many(jobs, req)
+    for result in results:
+        audit_result(request, hosts.get(result.host_name) or result.host_name, result)
+    can_operate = has_role(request.user, OPERATOR)
+    items = [(result, _result_row(result)) for result in results]
+    context = {
+        "items": items,
+        "action": req.action,
+        "can_operate": can_operate,
+        "failed": sum(1 for r in results if not r.ok),
+    }
+    template = "hosts/partials/bulk_results.html" if request.htmx else "hosts/bulk_results.html"
+    return render(request, template, context)
+
+
+# -- create --------------------------------------------------------------------------
+
+
+def _image_aliases(hosts: list[Host]) -> list[str]:
+    """Aliases known on the hosts, as suggestions; a host that does not answer adds none."""
+    clients = [host.client() for host in hosts]
+
+    def aliases(client):
+        try:
+            return [a["name"] for image in client.images() for a in image.get("aliases") or []]
+        except LXDError:
+            return []
+
+    if not clients:
+        return []
+    with ThreadPoolExecutor(max_workers=min(8, len(clients))) as pool:
+        return sorted({alias for found in pool.map(aliases, clients) for alias in found})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(OPERATOR)
+def instance_create(request):
+    hosts = list(Host.objects.select_related("client_certificate"))
+    host_names = [host.name for host in hosts]
+    if request.method == "GET":
+        form = InstanceCreateForm(initial={"host": request.GET.get("host", "")}, host_names=host_names)
+        return render(request, "hosts/instance_create.html", {"form": form, "aliases": _image_aliases(hosts)})
+    form = InstanceCreateForm(request.POST, host_names=host_names)
+    if not form.is_valid():
+        return render(request, "hosts/instance_create.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    by_name = {host.name: host for host in hosts}
+    host = by_name[data["host"]]
+    spec = CreateSpec(
+        name=data["name"],
+        image=data["image"].strip(),
+        image_host=by_name.get(data["image_host"]) if data["image_host"] else None,
+        profiles=data["profiles"],
+        config=form.config_dict(),
+        start=data["start"],
+    )
+    try:
+        outcome = create_instance(request, host, spec)
+    except LXDError as exc:
+        form.add_error(None, f"{host.name} refused to create {spec.name}: {exc}")
+        return render(request, "hosts/instance_create.html", {"form": form}, status=exc.http_status)
+    for note in outcome.notes:
+        messages.info(request, note)
+    if outcome.start_error is not None:
+        messages.warning(
+            request, f"{spec.name} was created on {host.name}, but did not start: {outcome.start_error}"
+        )
+    else:
+        started = " and started" if spec.start else ""
+        messages.success(request, f"{spec.name} created on {host.name}{started}.")
+    return redirect("instance-detail", host=host.name, name=spec.name)

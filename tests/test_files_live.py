@@ -1,0 +1,155 @@
+"""Uploads and downloads through a real daphne server: the websocket upload, streamed downloads,
+and failures in the middle of a stream (which Django's test client cannot produce)."""
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from tests.conftest import LiveDashboard
+from tests.files_helpers import container, head, login, pull, push, ws_upload
+
+HOST = "fileslab"
+MiB = 1024 * 1024
+
+
+def register(server: LiveDashboard, lab) -> None:
+    result = server.manage("addhost", HOST, lab.d1.socket, check=False)
+    assert result.returncode == 0 or "already registered" in result.stderr, result.stderr
+
+
+@pytest.fixture(scope="module")
+def live(live_dashboard, lab):
+    register(live_dashboard, lab)
+    return live_dashboard
+
+
+@pytest.fixture(scope="module")
+def small_limit(tmp_path_factory, lab):
+    """A second dashboard whose upload limit is 2 MiB."""
+    server = LiveDashboard(tmp_path_factory.mktemp("small-limit"))
+    server.env["DASHBOARD_MAX_UPLOAD_BYTES"] = str(2 * MiB)
+    server.start()
+    register(server, lab)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def instance(lab):
+    with container(lab.d1) as name:
+        yield name
+
+
+def session_for(server):
+    return login(server.url, server.username, server.password)
+
+
+def gone_soon(lab, name, path, seconds=5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if head(lab.d1, name, path) is None:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_websocket_upload_streams_into_the_file(live, lab, instance):
+    data = os.urandom(5 * MiB + 123)
+    chunks = (data[i : i + MiB] for i in range(0, len(data), MiB))
+    reply = ws_upload(live.url, session_for(live), HOST, instance, "/root/ws.bin", chunks, len(data))
+    assert reply == {"type": "done", "status": 201, "message": f"Created /root/ws.bin ({len(data)} bytes)."}
+    assert hashlib.sha256(pull(lab.d1, instance, "/root/ws.bin")).digest() == hashlib.sha256(data).digest()
+
+
+def test_websocket_upload_refuses_to_replace_without_confirmation(live, lab, instance):
+    push(lab.d1, instance, "/root/kept", b"original")
+    session = session_for(live)
+    refused = ws_upload(live.url, session, HOST, instance, "/root/kept", [b"new"], 3)
+    assert refused["type"] == "error" and refused["status"] == 409 and "already exists" in refused["message"]
+    assert pull(lab.d1, instance, "/root/kept") == b"original"
+    replaced = ws_upload(live.url, session, HOST, instance, "/root/kept", [b"new"], 3, overwrite=True)
+    assert replaced["status"] == 200 and pull(lab.d1, instance, "/root/kept") == b"new"
+
+
+def test_websocket_upload_over_the_limit_is_refused_before_any_data(live, instance):
+    size = 2 * 1024**3
+    reply = ws_upload(live.url, session_for(live), HOST, instance, "/root/huge", iter(()), size)
+    assert reply["type"] == "error" and reply["status"] == 413
+    assert f"({1024**3} bytes)" in reply["message"]
+
+
+def test_an_interrupted_websocket_upload_leaves_nothing(live, lab, instance):
+    data = os.urandom(4 * MiB)
+    chunks = (data[i : i + MiB] for i in range(0, len(data), MiB))
+    reply = ws_upload(
+        live.url, session_for(live), HOST, instance, "/root/cut", chunks, 8 * MiB, stop_after=2 * MiB
+    )
+    assert reply["type"] == "stopped"
+    assert gone_soon(lab, instance, "/root/cut"), "the partial file stayed"
+
+
+def test_viewers_cannot_upload_over_the_websocket(live, lab, instance):
+    live.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='fsviewer').exists() or User.objects.create_user('fsviewer', password='x-long-password')",
+    )
+    viewer = login(live.url, "fsviewer", "x-long-password")
+    reply = ws_upload(live.url, viewer, HOST, instance, "/root/by-viewer", [b"x"], 1)
+    assert reply["type"] == "error" and reply["status"] == 403
+    assert head(lab.d1, instance, "/root/by-viewer") is None
+
+
+def test_a_chunked_put_crossing_the_limit_midway_is_refused_and_cleaned_up(small_limit, lab, instance):
+    session = session_for(small_limit)
+
+    def body():  # no Content-Length: the limit can only be found while streaming
+        for _ in range(5):
+            yield b"z" * MiB
+
+    url = f"{small_limit.url}/hosts/{HOST}/instances/{instance}/files/upload/?path=/root/chunked"
+    response = session.put(url, data=body(), timeout=60)
+    assert response.status_code == 413, response.text
+    assert f"upload limit of 2.0\xa0MB ({2 * MiB} bytes)" in response.text
+    assert "Nothing was left at /root/chunked" in response.text
+    assert head(lab.d1, instance, "/root/chunked") is None
+
+
+def test_raw_put_and_streamed_download_over_http(live, lab, instance):
+    session = session_for(live)
+    data = os.urandom(3 * MiB)
+    base = f"{live.url}/hosts/{HOST}/instances/{instance}/files"
+    put = session.put(f"{base}/upload/?path=/root/raw.bin&mode=0600", data=data, timeout=60)
+    assert put.status_code == 201, put.text
+    assert head(lab.d1, instance, "/root/raw.bin")["x-lxd-mode"] == "0600"
+    got = session.get(f"{base}/download/?path=/root/raw.bin", stream=True, timeout=60)
+    assert got.status_code == 200 and got.headers["Content-Length"] == str(len(data))
+    assert b"".join(got.iter_content(MiB)) == data
+    log = (live.tmp / "daphne.log").read_text()
+    assert "must consume synchronous iterators" not in log  # served chunk by chunk, not joined
+
+
+def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
+    push(lab.d1, instance, "/root/abandoned", os.urandom(16 * MiB))
+    session = session_for(live)
+    url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
+    response = session.get(url, stream=True, timeout=30)
+    next(response.iter_content(MiB))
+    response.raw._fp.fp.raw._sock.close()  # the browser goes away with 15 MiB unread
+    response.close()
+    time.sleep(1)
+    again = session.get(url, stream=True, timeout=30)  # the server carries on
+    assert sum(len(c) for c in again.iter_content(MiB)) == 16 * MiB
+    assert "Traceback" not in (live.tmp / "daphne.log").read_text()
+
+
+def test_empty_files_upload_both_ways(live, lab, instance):
+    session = session_for(live)
+    reply = ws_upload(live.url, session, HOST, instance, "/root/empty-ws", [], 0)
+    assert reply["status"] == 201 and pull(lab.d1, instance, "/root/empty-ws") == b""
+    url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/upload/?path=/root/empty-put"
+    assert session.put(url, data=b"", timeout=30).status_code == 201
+    assert pull(lab.d1, instance, "/root/empty-put") == b""

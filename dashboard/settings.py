@@ -129,6 +129,14 @@ if os.environ.get("REDIS_URL"):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The events relay (one upstream /1.0/events connection per host).  "embedded": inside the
+# web process, started by the first browser socket; only right with the in-memory layer
+# and one web process.  "external": `manage.py relay` runs it, once per deployment, and
+# web workers (any number) share it through the cross-process channel layer.
+DASHBOARD_RELAY = os.environ.get("DASHBOARD_RELAY") or (
+    "external" if os.environ.get("REDIS_URL") else "embedded"
+)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

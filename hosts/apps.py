@@ -4,3 +4,18 @@ from django.apps import AppConfig
 class HostsConfig(AppConfig):
     name = "hosts"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db import transaction
+        from django.db.models.signals import post_delete, post_save
+
+        from .models import Host
+        from .relay import notify_hosts_changed
+
+        def hosts_changed(sender, **kwargs) -> None:
+            # After the commit: the relay reads the hosts from another connection.
+            transaction.on_commit(notify_hosts_changed)
+
+        # The relay follows the host list: connect to a new host at once, drop a removed one.
+        post_save.connect(hosts_changed, sender=Host, weak=False, dispatch_uid="relay-hosts-changed-save")
+        post_delete.connect(hosts_changed, sender=Host, weak=False, dispatch_uid="relay-hosts-changed-delete")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from .models import AuditEntry, Host
+from .tasklog import claim
 
 
 def record(
@@ -38,10 +39,30 @@ def record(
     )
 
 
+class PendingEntry:
+    """What `audited` yields.  Setting `operation_id` as soon as LXD gives one also tells
+    the task log who started that operation, while it still runs (tasklog.claim)."""
+
+    def __init__(self, user, host: Host | str | None, target: str):
+        self.user, self.host, self.target = user, host, target
+        self._operation_id = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self._operation_id
+
+    @operation_id.setter
+    def operation_id(self, value: str) -> None:
+        self._operation_id = value or ""
+        if self.host:
+            for op_id in filter(None, self._operation_id.split(",")):
+                claim(self.host, op_id, self.user)
+
+
 @contextmanager
 def audited(request_or_user, action: str, *, host: Host | str | None = None, target: str = ""):
     user = getattr(request_or_user, "user", request_or_user)
-    entry = AuditEntry(action=action, target=str(target)[:512])
+    entry = PendingEntry(user, host, str(target)[:512])
     try:
         yield entry
     except Exception as exc:

@@ -137,3 +137,60 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.host_name}/{self.target} {self.outcome}"
+
+
+class Task(models.Model):
+    """One LXD operation seen on a host, kept after LXD forgets it (about 5 s after it ends).
+
+    Written by the relay from the events stream, whoever started the operation: the
+    dashboard (then `username` says who) or anything else (`lxc`, another client).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "pending"
+        RUNNING = "running", "running"
+        SUCCESS = "success", "success"
+        FAILURE = "failure", "failure"
+        CANCELLED = "cancelled", "cancelled"
+        LOST = "lost", "outcome unknown"
+
+    FINAL = (Status.SUCCESS, Status.FAILURE, Status.CANCELLED, Status.LOST)
+
+    host_name = models.CharField(max_length=63, db_index=True)
+    operation_id = models.CharField(max_length=64)
+    op_class = models.CharField(max_length=16, blank=True)
+    description = models.CharField(max_length=255, blank=True)
+    # The operation's objects as " kind:name kind:name ", so one instance's history is a
+    # plain `contains " instance:c1 "` (LXD names hold no spaces).
+    targets = models.CharField(max_length=2048, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING, db_index=True)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    progress = models.CharField(max_length=255, blank=True, help_text="the last progress LXD reported")
+    percent = models.PositiveSmallIntegerField(null=True, blank=True)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    username = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["host_name", "operation_id"], name="task_once_per_host_operation")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_name} {self.description} {self.targets.strip()} {self.status}"
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in self.FINAL
+
+    def target_list(self) -> list[tuple[str, str]]:
+        return [tuple(token.split(":", 1)) for token in self.targets.split() if ":" in token]
+
+    @staticmethod
+    def targets_text(objects) -> str:
+        """(("instance", "c1"), ...) -> " instance:c1 " as stored in `targets`."""
+        return " " + " ".join(f"{kind}:{name}" for kind, name in objects) + " " if objects else ""

@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from .consumers import LiveConsumer
 from .upload_consumer import FileUploadConsumer
 
 websocket_urlpatterns: list = [
+    path("ws/live/", LiveConsumer.as_asgi()),
     path("ws/hosts/<slug:host>/instances/<slug:name>/files/upload/", FileUploadConsumer.as_asgi()),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, files, fleet, hosts, instances, operations, snapshots
+from .views import audit, files, fleet, hosts, instances, operations, snapshots, tasks
 
 instance = "hosts/<slug:host>/instances/<slug:name>/"
 
@@ -33,6 +33,7 @@ urlpatterns = [
     path("operations/", operations.operation_list, name="operation-list"),
     path("operations/<slug:host>/<str:op_id>/cancel/", operations.operation_cancel, name="operation-cancel"),
     path("operations/<slug:host>/<str:op_id>/wait/", operations.operation_wait, name="operation-wait"),
+    path("tasks/", tasks.task_list, name="task-list"),
     path("audit/", audit.audit_log, name="audit"),
     # files and snapshots of one instance (?path= names the file or directory)
     path(instance + "files/", files.instance_files, name="instance-files"),

@@ -17,6 +17,18 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="session")
+def django_db_modify_db_settings(tmp_path_factory):
+    """A test database in a file, not in memory: the relay writes from worker threads, and
+    SQLite's shared-cache memory databases fail such writers at once ("table is locked")
+    instead of waiting as a file database does."""
+    from django.conf import settings
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = str(
+        tmp_path_factory.mktemp("db") / "test.sqlite3"
+    )
+
+
+@pytest.fixture(scope="session")
 def lab() -> Lab:
     lab = start_lab(3)
     for daemon in lab.daemons:
@@ -94,7 +106,11 @@ class LiveDashboard:
             "from django.contrib.auth.models import User; "
             f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
         )
-        self.log = open(self.tmp / "daphne.log", "wb")  # noqa: SIM115 - closed in stop()
+        self.serve()
+
+    def serve(self) -> None:
+        """Start daphne (again, after stop(): same port, same database, same sessions)."""
+        self.log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -137,8 +153,9 @@ class LiveDashboard:
                 self.proc.wait(10)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+                self.proc.wait(10)
+        if getattr(self, "log", None) is not None:
+            self.log.close()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import socket
 import ssl
 import tempfile
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from hosts.lxd.certs import generate_client_certificate
 
@@ -97,3 +97,80 @@ def closed_port() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+class CuttableProxy:
+    """A TCP relay to a real daemon whose connections can be dropped on demand: the fault
+    of a host that vanishes mid-stream (a cable pulled) and comes back."""
+
+    def __init__(self, target_host: str, target_port: int):
+        self.target = (target_host, target_port)
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.cut_off = threading.Event()
+        self.stopped = threading.Event()
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.lock = threading.Lock()
+        self.accepted = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        self.listener.settimeout(0.1)
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            if self.cut_off.is_set():
+                conn.close()
+                continue
+            try:
+                upstream = socket.create_connection(self.target, timeout=2)
+            except OSError:
+                conn.close()
+                continue
+            conn.settimeout(None)
+            upstream.settimeout(None)
+            with self.lock:
+                self.pairs.append((conn, upstream))
+                self.accepted += 1
+            for a, b in ((conn, upstream), (upstream, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self):
+        """Drop every connection and refuse new ones until restore()."""
+        self.cut_off.set()
+        with self.lock:
+            pairs, self.pairs = self.pairs, []
+        for pair in pairs:
+            for s in pair:
+                with suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+
+    def restore(self):
+        self.cut_off.clear()
+
+    def close(self):
+        self.stopped.set()
+        self.cut()
+        self.listener.close()

@@ -44,6 +44,7 @@ async def test_every_websocket_route_refuses_anonymous():
     from dashboard.asgi import application
     from hosts.routing import websocket_urlpatterns
 
+    assert websocket_urlpatterns, "no websocket route to check"
     for pattern in websocket_urlpatterns:
         path = concrete(str(pattern.pattern))
         communicator = WebsocketCommunicator(

@@ -148,7 +148,11 @@ def requests_(draw):
     if "url" in params:
         params["url"] = draw(safe_urls)
     if method == "post" and draw(st.booleans()):
-        params["file"] = SimpleUploadedFile(draw(st.text(max_size=20)) or "f", draw(st.binary(max_size=2048)))
+        # A file name SimpleUploadedFile accepts (a browser never sends a path as the name).
+        file_name = draw(st.text(max_size=20).map(lambda t: t.replace("/", "_").replace("\\", "_")))
+        if file_name in ("", ".", ".."):
+            file_name = "f"
+        params["file"] = SimpleUploadedFile(file_name, draw(st.binary(max_size=2048)))
     htmx = draw(st.booleans())
     return name, path, method, params, htmx
 

@@ -1,0 +1,139 @@
+"""One subscription per web process to the relay's groups, fanned out to that process's
+browser sockets through per-socket mailboxes.
+
+Why not one channel-layer subscription per browser: with 100 browsers every message was
+copied into 100 channels of at most 100 messages each; a busy moment filled them and the
+layer silently dropped messages, so pages missed changes for good.  Here each message
+crosses the layer once per process, and each socket keeps only the latest message per
+subject (an instance's status, an instance's row, an operation): a socket that falls
+behind skips what is already superseded and never loses the current state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from . import groups
+from .models import Host
+
+log = logging.getLogger(__name__)
+
+
+def subject(message: dict) -> Hashable:
+    """Messages about the same subject supersede each other (the latest wins)."""
+    kind, host = message.get("type"), message.get("host", "")
+    if kind == groups.HOST_STATUS:
+        return (kind, host)
+    if kind == groups.INSTANCE_STATUS:
+        return (kind, host, message["instance"])
+    if kind in (groups.INSTANCE_STATE, groups.INSTANCE_GONE):
+        # A row push and a removal replace each other; a status push after them is newer.
+        return ("row", host, message["instance"])
+    if kind == groups.OPERATION:
+        return (kind, host, message["id"])
+    return ("once", message.get("seq") or id(message))
+
+
+class Mailbox:
+    """Latest message per subject, in the order the latest ones arrived."""
+
+    def __init__(self) -> None:
+        self.items: OrderedDict[Hashable, dict] = OrderedDict()
+        self.ready = asyncio.Event()
+
+    def put(self, message: dict) -> None:
+        key = subject(message)
+        if key in self.items:
+            # Keep a "new row" mark: a later state of an instance the page has no row
+            # for yet must still insert it.
+            if message.get("type") == groups.INSTANCE_STATE and self.items[key].get("new"):
+                message = {**message, "new": True}
+            del self.items[key]
+        self.items[key] = message
+        self.ready.set()
+
+    def take(self) -> list[dict]:
+        taken = list(self.items.values())
+        self.items.clear()
+        self.ready.clear()
+        return taken
+
+
+class Subscriber(Protocol):
+    def offer(self, message: dict) -> None: ...
+
+
+class Hub:
+    def __init__(self, layer=None):
+        self.layer = layer or get_channel_layer()
+        self.subscribers: set[Subscriber] = set()
+        self.joined: set[str] = set()
+        self.channel = ""
+        self.task: asyncio.Task | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.channel = await self.layer.new_channel("hub.")
+        await self.layer.group_add(groups.HOSTS, self.channel)
+        names = await database_sync_to_async(lambda: list(Host.objects.values_list("name", flat=True)))()
+        for name in names:
+            await self._join(name)
+        self.task = self.loop.create_task(self._run(), name="live-hub")
+
+    async def _join(self, host: str) -> None:
+        if host and host not in self.joined:
+            self.joined.add(host)
+            await self.layer.group_add(groups.host_group(host), self.channel)
+
+    async def _run(self) -> None:
+        while True:
+            message = await self.layer.receive(self.channel)
+            if message.get("type") == groups.HOST_STATUS:
+                await self._join(message.get("host", ""))  # a host registered since
+            for subscriber in list(self.subscribers):
+                try:
+                    subscriber.offer(message)
+                except Exception:
+                    log.exception("a browser socket refused a message")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+        for name in self.joined:
+            await self.layer.group_discard(groups.host_group(name), self.channel)
+        await self.layer.group_discard(groups.HOSTS, self.channel)
+
+
+_hub: Hub | None = None
+_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def ensure_hub() -> Hub:
+    """This process's hub, started on first use (on the running loop)."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is not None and _hub.loop is loop and _hub.task is not None and not _hub.task.done():
+        return _hub
+    async with _locks.setdefault(loop, asyncio.Lock()):
+        if _hub is None or _hub.loop is not loop or _hub.task is None or _hub.task.done():
+            hub = Hub()
+            await hub.start()
+            _hub = hub
+    return _hub
+
+
+async def stop_hub() -> None:
+    global _hub
+    hub, _hub = _hub, None
+    if hub is not None:
+        await hub.stop()

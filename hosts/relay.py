@@ -1,0 +1,396 @@
+"""The events relay: exactly one /1.0/events connection per registered host, however many
+browsers watch, turned into small messages on channel-layer groups (see groups.py).
+
+    Relay          the hosts' supervisor: one named asyncio task per host, started and
+                   stopped (cancelled *and awaited*) as hosts are added, changed, removed
+    HostRelay      one host: connect, resynchronise, read events, reconnect with backoff
+    TaskRecorder   writes the task log in batches, off the event loop
+
+Embedded by default (`ensure_embedded()` from the first browser socket, in the web
+process, with the in-memory channel layer).  With a cross-process channel layer it runs
+as its own process, `manage.py relay`, so every web worker shares one connection per host.
+
+No blocking I/O runs on the event loop: LXD HTTP calls and the database go through
+threads.  The relay never renders HTML; it never forwards an event as such.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from . import groups, tasklog
+from .lxd.errors import CertificateMismatch, LXDError, NotTrusted
+from .lxd.events import (
+    Lifecycle,
+    OperationUpdate,
+    events_path,
+    list_instance_statuses,
+    list_operations,
+    open_events,
+)
+from .models import Host, Task
+from .relay_instances import InstanceTracker
+from .relay_operations import OperationTracker
+
+log = logging.getLogger(__name__)
+
+BACKOFF_FIRST, BACKOFF_MAX = 0.25, 8.0
+HOSTS_POLL = 5.0  # seconds between re-reads of the host list (a host added by another process)
+
+
+def _in_thread(func, *args, **kwargs):
+    """Blocking LXD I/O, in a worker thread (never the thread Django's sync views share)."""
+    return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+
+
+class TaskRecorder:
+    """Coalesces task updates: progress is written at most twice a second, an operation's
+    end at once (a page reloaded right after it must list it)."""
+
+    BATCH = 0.5
+
+    def __init__(self, relay: Relay):
+        self.relay = relay
+        self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
+        self.wake = asyncio.Event()
+        self.urgent = asyncio.Event()
+        self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
+
+    def note(self, record: tasklog.TaskRecord) -> None:
+        self.pending[(record.host_name, record.operation_id)] = record
+        self.wake.set()
+        if record.status in Task.FINAL:
+            self.urgent.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.urgent.clear()
+            await self.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.urgent.wait(), self.BATCH)
+
+    async def close(self) -> None:
+        """Wait for a write under way, then write what is left."""
+        if self.saving is not None and not self.saving.done():
+            await asyncio.wait([self.saving])
+        await self.flush()
+
+    async def flush(self) -> None:
+        self.wake.clear()
+        batch, self.pending = self.pending, {}
+        if not batch:
+            return
+        save = database_sync_to_async(tasklog.save, thread_sensitive=False)
+        self.saving = asyncio.ensure_future(save(batch.values()))
+        try:
+            # Shielded: a cancelled relay must not leave a thread writing behind its back.
+            attributed = await asyncio.shield(self.saving)
+        except Exception:
+            log.exception("could not write %d task(s) to the task log", len(batch))
+            return
+        for (host_name, op_id), username in attributed.items():
+            host = self.relay.hosts.get(host_name)
+            if host is not None:
+                host.operations.attribute(op_id, username)
+
+
+class HostRelay:
+    """One host's upstream connection and what it tells us."""
+
+    def __init__(self, relay: Relay, host: Host):
+        self.relay = relay
+        self.host = host
+        self.name = host.name
+        self.status = ""
+        self.detail = ""
+        self.connected_at: float | None = None
+        self.connections = 0  # upstream connections opened over this object's life
+        self.local_address = None  # our end of the current one (tests match it daemon-side)
+        self.synced = asyncio.Event()  # set once a resync has completed on the current connection
+        # Wall time of the first connection: what changed before it was never seen as an
+        # event (a page rendered earlier may be stale: the consumer asks it to catch up).
+        self.watching_since: float | None = None
+        self.instances = InstanceTracker(self)
+        self.operations = OperationTracker(self)
+        self.task: asyncio.Task | None = None
+        self.children: set[asyncio.Task] = set()
+        # Messages leave in the order events were applied, whatever the channel layer
+        # does: the reading loop flushes after each event (no extra hop on the hot path),
+        # the sender task flushes what timers and state fetches queue.
+        self.outbox: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+        self._flushing = asyncio.Lock()
+        self._queued = asyncio.Event()
+
+    # -- sending ------------------------------------------------------------------------
+
+    def send(self, message: dict, group: str | None = None) -> None:
+        message.setdefault("host", self.name)
+        message["seq"] = groups.next_seq()
+        self.outbox.put_nowait((group or groups.host_group(self.name), message))
+        self._queued.set()
+
+    async def flush(self) -> None:
+        async with self._flushing:
+            while not self.outbox.empty():
+                group, message = self.outbox.get_nowait()
+                try:
+                    await self.relay.layer.group_send(group, message)
+                except Exception:
+                    log.exception("could not send %s for %s", message.get("type"), self.name)
+
+    async def _sender(self) -> None:
+        while True:
+            await self._queued.wait()
+            self._queued.clear()
+            await self.flush()
+
+    def spawn(self, coro, name: str) -> asyncio.Task:
+        """A child task that dies with this host's relay."""
+        task = asyncio.get_running_loop().create_task(coro, name=f"relay:{self.name}:{name}")
+        self.children.add(task)
+        task.add_done_callback(self._child_done)
+        return task
+
+    def _child_done(self, task: asyncio.Task) -> None:
+        self.children.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("relay task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def set_status(self, status: str, detail: str = "") -> None:
+        if (status, detail) == (self.status, self.detail):
+            return
+        self.status, self.detail = status, detail
+        self.send({"type": groups.HOST_STATUS, "status": str(status), "detail": detail}, groups.HOSTS)
+        await database_sync_to_async(self.host.record_status, thread_sensitive=False)(status, detail)
+
+    # -- the connection loop ------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = BACKOFF_FIRST
+        sender = asyncio.get_running_loop().create_task(self._sender(), name=f"relay:{self.name}:sender")
+        try:
+            while True:
+                try:
+                    await self._session()
+                except LXDError as exc:
+                    log.warning("%s: events stream ended: %s", self.name, exc)
+                    status = Host.Status.OFFLINE
+                    if isinstance(exc, CertificateMismatch):
+                        status = Host.Status.CERT_CHANGED
+                    elif isinstance(exc, NotTrusted):
+                        status = Host.Status.UNTRUSTED
+                    await self.set_status(status, str(exc))
+                except (OSError, ValueError) as exc:
+                    log.warning("%s: events stream failed: %r", self.name, exc)
+                    await self.set_status(Host.Status.OFFLINE, f"{self.name}: {exc}")
+                if self.connected_at is not None and time.monotonic() - self.connected_at > 30:
+                    delay = BACKOFF_FIRST  # it had been up a while: retry promptly
+                self.connected_at = None
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter
+                delay = min(delay * 2, BACKOFF_MAX)
+        finally:
+            await self._stop_children()
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+
+    async def _session(self) -> None:
+        client = await _in_thread(self.host.client, timeout=(3.0, 30.0))
+        uri, kwargs = await _in_thread(client.websocket_target, events_path(self.host.project))
+        stream = await open_events(uri, kwargs, label=self.name, fingerprint=self.host.server_fingerprint)
+        self.connections += 1
+        self.local_address = stream.local_address
+        if self.watching_since is None:
+            self.watching_since = time.time()
+        log.info(
+            "%s: events stream open from %s (connection %d)", self.name, self.local_address, self.connections
+        )
+        self.connected_at = time.monotonic()
+        try:
+            await self.set_status(Host.Status.ONLINE)
+            # Resynchronise while reading: LXD replays nothing, and a listener that
+            # stops reading for 5 s is dropped.
+            self.spawn(self.resync(client), "resync")
+            async for event in stream:
+                self.handle(event, client)
+                if not self.outbox.empty():
+                    await self.flush()
+        finally:
+            await self._stop_children()
+            await stream.close()
+
+    async def _stop_children(self) -> None:
+        self.operations.stop()
+        children = list(self.children)
+        for child in children:
+            child.cancel()
+        if children:
+            await asyncio.gather(*children, return_exceptions=True)
+
+    def handle(self, event: OperationUpdate | Lifecycle, client) -> None:
+        """Apply one event; sends go out as tasks so reading never waits on them."""
+        if isinstance(event, Lifecycle):
+            self.instances.on_lifecycle(event, client)
+        else:
+            self.operations.on_update(event)
+            if event.is_final:
+                for name in event.instances:
+                    self.instances.refresh(name, client)
+
+    async def resync(self, client) -> None:
+        started = time.monotonic()
+        try:
+            statuses = await _in_thread(list_instance_statuses, client)
+            operations = await _in_thread(list_operations, client)
+        except LXDError as exc:
+            log.warning("resync of %s failed: %s", self.name, exc)
+            return
+        self.instances.resync(statuses, started, client)
+        for op in operations:
+            self.operations.on_update(op)
+        lost = await database_sync_to_async(tasklog.mark_lost, thread_sensitive=False)(
+            self.name, {op.id for op in operations}
+        )
+        for task in lost:
+            self.send({"type": groups.OPERATION, **tasklog.task_message(task)})
+        self.synced.set()
+
+
+class Relay:
+    """Supervises one HostRelay task per registered host."""
+
+    def __init__(self, layer=None, *, hosts_poll: float = HOSTS_POLL):
+        self.layer = layer or get_channel_layer()
+        self.hosts_poll = hosts_poll
+        self.hosts: dict[str, HostRelay] = {}
+        self._keys: dict[str, tuple] = {}
+        self.recorder = TaskRecorder(self)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.changed: asyncio.Event | None = None
+        self.ready = asyncio.Event()
+
+    @staticmethod
+    def _key(host: Host) -> tuple:
+        return (host.pk, host.endpoint, host.project, host.server_fingerprint, host.client_certificate_id)
+
+    def notify_hosts_changed(self) -> None:
+        """Thread-safe: re-read the host list now."""
+        if self.loop is not None and self.changed is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.changed.set)
+
+    async def run(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.changed = asyncio.Event()
+        _running.add(self)
+        helpers = [
+            self.loop.create_task(self.recorder.run(), name="relay:task-log"),
+            self.loop.create_task(self._control(), name="relay:control"),
+        ]
+        try:
+            while True:
+                await self.sync_hosts()
+                self.ready.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.changed.wait(), self.hosts_poll)
+                self.changed.clear()
+        finally:
+            _running.discard(self)
+            await self.stop_hosts(list(self.hosts))
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self.recorder.close()
+
+    async def _control(self) -> None:
+        """Messages for the relay from other processes (a host added in a web worker)."""
+        channel = await self.layer.new_channel("relay.")
+        await self.layer.group_add(groups.RELAY, channel)
+        try:
+            while True:
+                message = await self.layer.receive(channel)
+                if message.get("type") == groups.HOSTS_CHANGED:
+                    self.changed.set()
+        finally:
+            await self.layer.group_discard(groups.RELAY, channel)
+
+    async def sync_hosts(self) -> None:
+        hosts = await database_sync_to_async(
+            lambda: list(Host.objects.select_related("client_certificate")), thread_sensitive=False
+        )()
+        wanted = {h.name: h for h in hosts}
+        gone = [n for n in self.hosts if n not in wanted or self._keys[n] != self._key(wanted[n])]
+        await self.stop_hosts(gone)
+        for name, host in wanted.items():
+            if name not in self.hosts:
+                relay = HostRelay(self, host)
+                relay.task = self.loop.create_task(relay.run(), name=f"relay:{name}")
+                self.hosts[name], self._keys[name] = relay, self._key(host)
+
+    async def stop_hosts(self, names: list[str]) -> None:
+        stopping = [self.hosts.pop(n) for n in names]
+        for name in names:
+            self._keys.pop(name, None)
+        for relay in stopping:
+            relay.task.cancel()
+        await asyncio.gather(*(r.task for r in stopping), return_exceptions=True)
+
+
+# -- the embedded relay (one per process, inside the web server's event loop) ----------------
+
+_running: set[Relay] = set()  # every relay running in this process (normally one)
+_embedded: Relay | None = None
+_embedded_task: asyncio.Task | None = None
+_lock = threading.Lock()
+
+
+def mode() -> str:
+    return getattr(settings, "DASHBOARD_RELAY", "embedded")
+
+
+def ensure_embedded() -> Relay | None:
+    """Start the in-process relay once, on the running loop (called by browser sockets)."""
+    global _embedded, _embedded_task
+    if mode() != "embedded":
+        return None
+    loop = asyncio.get_running_loop()
+    with _lock:
+        if _embedded_task is None or _embedded_task.done() or _embedded.loop not in (None, loop):
+            _embedded = Relay()
+            _embedded_task = loop.create_task(_embedded.run(), name="relay")
+        return _embedded
+
+
+def embedded() -> Relay | None:
+    return _embedded if _embedded_task is not None and not _embedded_task.done() else None
+
+
+async def stop_embedded() -> None:
+    """Cancel the in-process relay and wait until every host task has ended."""
+    global _embedded, _embedded_task
+    task, _embedded, _embedded_task = _embedded_task, None, None
+    if task is not None and not task.done():
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def notify_hosts_changed() -> None:
+    """After a host is added, changed or removed (from any thread)."""
+    for relay in list(_running):
+        relay.notify_hosts_changed()
+    if mode() == "external":
+        from asgiref.sync import async_to_sync
+
+        try:
+            async_to_sync(get_channel_layer().group_send)(groups.RELAY, {"type": groups.HOSTS_CHANGED})
+        except Exception:  # the relay re-reads the host list every few seconds anyway
+            log.warning("could not tell the relay that the hosts changed", exc_info=True)

@@ -1,0 +1,183 @@
+"""The lasting task log: every operation the relay saw, kept after LXD forgets it.
+
+Plain synchronous database code: the relay calls it through a thread, views directly.
+An operation message (groups.OPERATION) and a stored Task look the same to templates:
+`task_message(task)` turns a Task into the message the relay would send for it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .models import AuditEntry, Host, Task
+
+LOST_ERROR = (
+    "the operation ended while the dashboard was not connected to the host; LXD keeps no record of it"
+)
+
+
+def status_of(status_code: int) -> str:
+    """LXD's operation status code -> Task.Status (Cancelling counts as running)."""
+    if status_code == 200:
+        return Task.Status.SUCCESS
+    if status_code == 401:
+        return Task.Status.CANCELLED
+    if status_code >= 400:
+        return Task.Status.FAILURE
+    if status_code == 105:
+        return Task.Status.PENDING
+    return Task.Status.RUNNING
+
+
+def parse_time(text: str) -> dt.datetime | None:
+    """LXD's RFC 3339 times (nanoseconds, any zone) as aware datetimes."""
+    if not text or text.startswith("0001-"):
+        return None
+    head, _, rest = text.partition(".")
+    if rest:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
+
+
+@dataclass
+class TaskRecord:
+    """What the relay knows about one operation, as it should be stored."""
+
+    host_name: str
+    operation_id: str
+    op_class: str
+    description: str
+    targets: tuple[tuple[str, str], ...]
+    status: str
+    status_code: int
+    started_at: dt.datetime | None
+    error: str = ""
+    progress: str = ""
+    percent: int | None = None
+    ended_at: dt.datetime | None = None
+
+
+def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
+    """Insert or update tasks; never turns a finished task back into a running one.
+    Fills in who started an operation from the audit trail when the dashboard did.
+    Returns {(host, operation id): username} for tasks whose user became known now.
+
+    SQLite: the reads happen before the transaction, whose first statement is a write.
+    A transaction that reads first must upgrade its lock to write, and under concurrent
+    writers SQLite then fails at once ("database is locked") instead of waiting."""
+    records = list(records)
+    if not records:
+        return {}
+    ids = {r.operation_id for r in records}
+    now = timezone.now()
+    attributed: dict[tuple[str, str], str] = {}
+    existing = {(t.host_name, t.operation_id): t for t in Task.objects.filter(operation_id__in=ids)}
+    audits = {
+        (a.host_name, a.operation_id): a
+        for a in AuditEntry.objects.filter(operation_id__in=ids).exclude(username="").order_by("time")
+    }
+    with transaction.atomic():
+        for r in records:
+            key = (r.host_name, r.operation_id)
+            task = existing.get(key)
+            if task is None:
+                task = Task(
+                    host_name=r.host_name, operation_id=r.operation_id, started_at=r.started_at or now
+                )
+            elif task.is_final:
+                continue
+            task.op_class, task.description = r.op_class[:16], r.description[:255]
+            task.targets = Task.targets_text(r.targets)[:2048]
+            task.status, task.status_code = r.status, r.status_code
+            task.error, task.progress, task.percent = r.error, r.progress[:255], r.percent
+            task.updated_at = now
+            if task.is_final:
+                task.ended_at = r.ended_at or now
+            audit = audits.get(key)
+            if not task.username and audit is not None:
+                task.user_id, task.username = audit.user_id, audit.username
+                attributed[key] = audit.username
+            try:
+                with transaction.atomic():
+                    task.save()
+            except IntegrityError:  # a view claimed it in between: update that row instead
+                claimed = Task.objects.get(host_name=r.host_name, operation_id=r.operation_id)
+                task.pk, task.user_id, task.username = claimed.pk, claimed.user_id, claimed.username
+                task.save(force_update=True)
+    return attributed
+
+
+def claim(host: Host | str, operation_id: str, user) -> None:
+    """Say who started an operation, as soon as a view has its id (before waiting on it):
+    the live task row and the log then show the user at once.  Single statements only
+    (see save() on SQLite's locks): many requests claim at the same time."""
+    host_name = host.name if isinstance(host, Host) else host
+    if not operation_id or user is None or not user.is_authenticated:
+        return
+    who = {"user": user, "username": user.get_username()}
+    mine = Task.objects.filter(host_name=host_name, operation_id=operation_id, username="")
+    if mine.update(**who):
+        return
+    try:
+        Task.objects.create(host_name=host_name, operation_id=operation_id, **who)
+    except IntegrityError:  # the relay recorded it meanwhile
+        mine.update(**who)
+
+
+def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
+    """Unfinished tasks of a host that LXD no longer lists: their outcome is unknown."""
+    stale = list(
+        Task.objects.filter(host_name=host_name)
+        .exclude(status__in=Task.FINAL)
+        .exclude(operation_id__in=alive)
+    )
+    now = timezone.now()
+    for task in stale:
+        task.status, task.error, task.ended_at, task.updated_at = Task.Status.LOST, LOST_ERROR, now, now
+    if stale:
+        Task.objects.bulk_update(stale, ["status", "error", "ended_at", "updated_at"])
+    return stale
+
+
+def running(host_names: Iterable[str] | None = None, classes: tuple[str, ...] = ("task",)) -> list[Task]:
+    tasks = Task.objects.exclude(status__in=Task.FINAL).filter(op_class__in=classes)
+    if host_names is not None:
+        tasks = tasks.filter(host_name__in=list(host_names))
+    return list(tasks.order_by("started_at"))
+
+
+def task_message(task: Task) -> dict:
+    """A stored task in the shape of a relay operation message (see groups.py)."""
+    targets = task.target_list()
+    return {
+        "host": task.host_name,
+        "id": task.operation_id,
+        "op_class": task.op_class,
+        "description": task.description,
+        "status": str(task.status),
+        "status_code": task.status_code,
+        "final": task.is_final,
+        "ok": task.status == Task.Status.SUCCESS,
+        "err": task.error,
+        "percent": task.percent,
+        "stage": "",
+        "rate": "",
+        "eta": None,
+        "text": task.progress,
+        "targets": [list(t) for t in targets],
+        "instances": [name for kind, name in targets if kind == "instance" and "/" not in name],
+        "started_at": task.started_at.isoformat() if task.started_at else "",
+        "ended_at": task.ended_at.isoformat() if task.ended_at else "",
+        "username": task.username,
+    }

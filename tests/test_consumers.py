@@ -1,0 +1,192 @@
+"""The browser socket, through the real ASGI application (auth, origin check, routing) with
+the relay embedded, against the real lab daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from hosts import hub, relay
+from tests.live import fresh_channel_layer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def live():
+    """Open sockets as a given user; the embedded relay is stopped (and awaited) afterwards."""
+    fresh_channel_layer()
+    opened: list[WebsocketCommunicator] = []
+
+    async def open_socket(client, query: str) -> WebsocketCommunicator:
+        from dashboard.asgi import application
+
+        cookie = client.cookies["sessionid"].value
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/live/?{query}",
+            headers=[
+                (b"origin", b"http://127.0.0.1"),
+                (b"host", b"127.0.0.1"),
+                (b"cookie", f"sessionid={cookie}".encode()),
+            ],
+        )
+        opened.append(communicator)
+        return communicator
+
+    yield open_socket
+    for communicator in opened:
+        await communicator.disconnect()
+    await hub.stop_hub()
+    await relay.stop_embedded()
+    assert [t for t in asyncio.all_tasks() if t.get_name().startswith("relay")] == []
+
+
+class Frames:
+    def __init__(self, communicator: WebsocketCommunicator):
+        self.communicator = communicator
+        self.texts: list[str] = []
+        self.closed: int | None = None
+
+    async def until(self, predicate, timeout: float = 15.0, what: str = "a frame") -> str:
+        for text in self.texts:
+            if predicate(text):
+                return text
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.closed is None:
+            try:
+                message = await self.communicator.receive_output(timeout=deadline - time.monotonic())
+            except TimeoutError:
+                break
+            if message["type"] == "websocket.close":
+                self.closed = message.get("code")
+                break
+            self.texts.append(message["text"])
+            if predicate(message["text"]):
+                return message["text"]
+        raise AssertionError(f"no {what} (closed={self.closed}); got {[t[:120] for t in self.texts[-10:]]}")
+
+
+async def embedded_synced(host: str) -> None:
+    for _ in range(200):
+        running = relay.embedded()
+        if running is not None and host in running.hosts:
+            await asyncio.wait_for(running.hosts[host].synced.wait(), 10)
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the embedded relay did not start")
+
+
+@pytest.fixture
+def container(lab):
+    name = "ev3-ws-" + uuid.uuid4().hex[:6]
+    lab.d1.lxc("init", "busybox", name)
+    yield name
+    lab.d1.lxc("delete", "--force", name, check=False)
+
+
+async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_host, lab, container):
+    socket = await live(admin_client, "topics=hosts,instances,operations")
+    connected, _ = await socket.connect()
+    assert connected
+    frames = Frames(socket)
+    badge = await frames.until(lambda t: 'id="host-status-lab1"' in t, what="the host badge")
+    assert "hx-swap-oob" in badge
+    await frames.until(lambda t: 'id="live-operations"' in t, what="the operations panel")
+    await embedded_synced("lab1")
+
+    await asyncio.to_thread(lab.d1.lxc, "start", container)
+    status = await frames.until(
+        lambda t: f'id="instance-lab1-{container}-status"' in t, what="the status push"
+    )
+    assert status.startswith("<td") and "Running" in status and 'hx-swap-oob="true"' in status
+    row = await frames.until(lambda t: f'id="instance-lab1-{container}-memory"' in t, what="the state push")
+    assert row.startswith(f'<tr id="instance-lab1-{container}"') and 'hx-swap-oob="true"' in row
+    assert frames.texts.index(status) < frames.texts.index(row)
+    assert "MiB" in row or "KiB" in row
+    assert 'data-action="stop"' in row  # an admin gets the row's buttons
+    done = await frames.until(lambda t: "Starting instance" in t and "done" in t, what="the operation's end")
+    assert 'id="operation-lab1-' in done
+    # An operation that fails ends its bar with LXD's own error text.
+    client = unix_host.client(timeout=(5, 30))
+    op, _ = await asyncio.to_thread(
+        client.call, "PUT", f"/1.0/instances/{container}/state", json_body={"action": "start"}
+    )
+    failed = await frames.until(
+        lambda t: f"operation-lab1-{op.id}" in t and "op-error" in t, what="the failure"
+    )
+    assert "already running" in failed
+    assert all("secret" not in t and '"fds"' not in t for t in frames.texts)
+
+
+async def test_unknown_topics_are_refused_with_a_message(live, admin_client):
+    socket = await live(admin_client, "topics=everything")
+    connected, _ = await socket.connect()
+    frames = Frames(socket)
+    error = await frames.until(lambda t: 'id="live-error"' in t)
+    assert "unknown topics everything" in error
+    with pytest.raises(AssertionError):
+        await frames.until(lambda t: False, timeout=3)
+    assert frames.closed == 4400
+
+
+async def test_every_request_is_checked_against_the_role(live, client, django_user_model):
+    viewer = await sync_to_async(django_user_model.objects.create_user)("viewer", password="x-long-password")
+    await sync_to_async(client.force_login)(viewer)
+    socket = await live(client, "topics=hosts")
+    connected, _ = await socket.connect()
+    assert connected  # a viewer may watch
+    frames = Frames(socket)
+    await socket.send_to(text_data="{not json")
+    assert "must be a JSON object" in await frames.until(lambda t: 'id="live-error"' in t)
+    await socket.send_to(text_data=json.dumps({"action": "launch-missiles"}))
+    assert "unknown request" in await frames.until(lambda t: "unknown request" in t)
+
+    viewer.is_active = False
+    await sync_to_async(viewer.save)()
+    await socket.send_to(text_data=json.dumps({"action": "resync"}))
+    with pytest.raises(AssertionError):
+        await frames.until(lambda t: False, timeout=3)
+    assert frames.closed == 4403
+
+
+async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host, lab, container):
+    other = container + "x"
+    await asyncio.to_thread(lab.d1.lxc, "init", "busybox", other)
+    try:
+        socket = await live(admin_client, f"topics=tasks&host=lab1&instance={container}")
+        assert (await socket.connect())[0]
+        frames = Frames(socket)
+        await embedded_synced("lab1")
+        await asyncio.to_thread(lab.d1.lxc, "start", other)
+        await asyncio.to_thread(lab.d1.lxc, "start", container)
+        row = await frames.until(lambda t: "Starting instance" in t and container in t and "success" in t)
+        assert 'id="task-lab1-' in row
+        assert not any(f">{other}<" in t for t in frames.texts), "a row of another instance arrived"
+    finally:
+        await asyncio.to_thread(lab.d1.lxc, "delete", "--force", other, check=False)
+
+
+def test_a_socket_that_falls_behind_keeps_the_latest_of_each_subject():
+    from hosts.groups import INSTANCE_GONE, INSTANCE_STATE, INSTANCE_STATUS, OPERATION
+    from hosts.hub import Mailbox
+
+    box = Mailbox()
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c1", "status": "Running", "seq": "1"})
+    box.put({"type": INSTANCE_STATE, "host": "h", "instance": "c1", "data": {}, "new": True, "seq": "2"})
+    box.put({"type": OPERATION, "host": "h", "id": "op", "percent": 10, "seq": "3"})
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c1", "status": "Stopped", "seq": "4"})
+    box.put({"type": OPERATION, "host": "h", "id": "op", "percent": 70, "seq": "5"})
+    box.put({"type": INSTANCE_STATE, "host": "h", "instance": "c1", "data": {}, "new": False, "seq": "6"})
+    box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c2", "status": "Frozen", "seq": "7"})
+    taken = box.take()
+    assert [m["seq"] for m in taken] == ["4", "5", "6", "7"]
+    assert taken[2]["new"] is True  # the row still has to be inserted
+    box.put({"type": INSTANCE_GONE, "host": "h", "instance": "c2", "seq": "8"})
+    assert [m["seq"] for m in box.take()] == ["8"] and not box.ready.is_set()

@@ -1,0 +1,183 @@
+"""Ordering: LXD delivers events out of order (one goroutine per event and listener).  Real
+events captured from the lab are fed to the relay's trackers shuffled as LXD shuffles
+them; what reaches the groups must stay ordered and monotonic."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pytest
+from websockets.asyncio.client import unix_connect
+
+from hosts import groups
+from hosts.lxd.events import Lifecycle, OperationUpdate, parse_event, parse_progress, parse_timestamp
+from hosts.relay import HostRelay, Relay
+from tests.live import fresh_channel_layer
+
+PREFIX = "ev3-ord-"
+
+
+def test_timestamps_compare_whatever_go_trimmed():
+    # Go's RFC3339Nano trims trailing zeros, so the strings do not sort; the numbers do.
+    assert parse_timestamp("2026-11-27T02:13:17.2023635Z") == parse_timestamp(
+        "2026-11-27T02:13:17.202363500Z"
+    )
+    assert parse_timestamp("2026-11-27T02:13:17.2023635Z") < parse_timestamp("2026-11-27T02:13:17.20236351Z")
+    assert parse_timestamp("2026-11-27T03:13:17.5+01:00") == parse_timestamp("2026-11-27T02:13:17.5Z")
+    assert parse_timestamp("garbage") == 0
+
+
+@pytest.mark.parametrize(
+    ("metadata", "stage", "percent", "speed"),
+    [
+        # 5.0.2 image download: a string only
+        ({"download_progress": "50% (170.05MB/s)"}, "download", 50, 170.05e6),
+        # unpack: a string and a dict of strings
+        (
+            {
+                "create_instance_from_image_unpack_progress": "Unpack: 42% (22.82MB/s)",
+                "progress": {
+                    "percent": "42",
+                    "speed": "22823550",
+                    "stage": "create_instance_from_image_unpack",
+                },
+            },
+            "create_instance_from_image_unpack",
+            42,
+            22823550.0,
+        ),
+        # percent is left out while it is 0
+        (
+            {"progress": {"speed": "0", "stage": "create_instance_from_image_unpack"}},
+            "create_instance_from_image_unpack",
+            0,
+            0.0,
+        ),
+        # later LXD: download with a dict too
+        (
+            {
+                "download_progress": "7% (1.2GB/s)",
+                "progress": {"stage": "download", "percent": "7", "speed": "1200000000"},
+            },
+            "download",
+            7,
+            1.2e9,
+        ),
+        # a phase without numbers
+        ({"container_progress": "Remapping container filesystem"}, "container", None, None),
+    ],
+)
+def test_progress_in_every_shape_lxd_sends(metadata, stage, percent, speed):
+    progress = parse_progress(metadata)
+    assert (progress.stage, progress.percent, progress.speed) == (stage, percent, speed)
+
+
+def test_no_progress_when_there_is_none():
+    assert parse_progress(None) is None
+    assert parse_progress({"container_progress": ""}) is None
+    assert parse_progress({"command": ["true"], "fds": {"0": "secret"}}) is None
+
+
+@pytest.fixture(scope="module")
+def captured(lab):
+    """Every event of a real create + start + snapshot + stop on d1, in delivery order."""
+
+    async def capture() -> list[dict]:
+        name = PREFIX + "cap"
+        events: list[dict] = []
+
+        def work():
+            for args in (
+                ("init", "busybox", name),
+                ("start", name),
+                ("snapshot", name, "s1"),
+                ("stop", "--force", name),
+            ):
+                lab.d1.lxc(*args)
+
+        async with unix_connect(lab.d1.socket, "ws://lxd/1.0/events?type=operation,lifecycle") as ws:
+            running = asyncio.create_task(asyncio.to_thread(work))
+            while True:
+                try:
+                    events.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
+                except TimeoutError:
+                    if running.done():
+                        break
+            await running
+        return events
+
+    try:
+        yield asyncio.run(capture())
+    finally:
+        lab.d1.lxc("delete", "--force", PREFIX + "cap", check=False)
+
+
+def lxd_shuffle(events: list, seed: int) -> list:
+    """Reorder as LXD does: neighbours swap places, never far apart."""
+    rng = random.Random(seed)
+    shuffled = list(events)
+    for i in range(len(shuffled) - 1):
+        if rng.random() < 0.4:
+            shuffled[i], shuffled[i + 1] = shuffled[i + 1], shuffled[i]
+    return shuffled
+
+
+def drain(relay: HostRelay) -> list[dict]:
+    out = []
+    while not relay.outbox.empty():
+        out.append(relay.outbox.get_nowait()[1])
+    return out
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("seed", range(5))
+async def test_shuffled_real_events_give_ordered_monotonic_pushes(captured, unix_host, seed):
+    parsed = [e for e in (parse_event(raw) for raw in captured) if e is not None]
+    assert any(isinstance(e, OperationUpdate) and e.progress and e.progress.percent for e in parsed)
+    relay = HostRelay(Relay(fresh_channel_layer()), unix_host)
+    client = unix_host.client()
+    name = PREFIX + "cap"
+    relay.instances.resync({name: "Stopped"}, 0.0, client)  # the row is on the page already
+    for event in lxd_shuffle([e for e in parsed if getattr(e, "action", "") != "instance-created"], seed):
+        if isinstance(event, Lifecycle):
+            relay.instances.on_lifecycle(event, client)
+        else:
+            relay.operations.on_update(event)
+    await asyncio.sleep(0.3)  # let the throttled trailing pushes go out
+    await relay._stop_children()
+    pushes = drain(relay)
+
+    by_op: dict[str, list[dict]] = {}
+    for m in pushes:
+        if m["type"] == groups.OPERATION:
+            by_op.setdefault(m["id"], []).append(m)
+    rank = {"pending": 0, "running": 1, "success": 2, "failure": 2, "cancelled": 2}
+    for op_id, messages in by_op.items():
+        ranks = [rank[m["status"]] for m in messages]
+        assert ranks == sorted(ranks), f"{op_id}: status went back: {[m['status'] for m in messages]}"
+        assert messages[-1]["status"] == "success" and [m["final"] for m in messages].count(True) == 1
+        percents = [m["percent"] for m in messages if m["percent"] is not None]
+        assert percents == sorted(percents), f"progress went back: {percents}"
+    create = next(ms for ms in by_op.values() if ms[0]["description"] == "Creating instance")
+    assert create[-1]["percent"] == 100
+
+    # Status pushes follow LXD's timestamps, not its delivery order.
+    when = {e.action: e.ts for e in parsed if isinstance(e, Lifecycle)}
+    actions = [m["action"] for m in pushes if m["type"] == groups.INSTANCE_STATUS]
+    assert actions, "no status was pushed"
+    assert actions == sorted(actions, key=when.get)
+    assert actions[-1] == "instance-stopped"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_reversed_events_show_only_the_end(captured, unix_host):
+    """Everything older than the final state arrives after it: nothing may be pushed back."""
+    parsed = [e for e in (parse_event(raw) for raw in captured) if isinstance(e, OperationUpdate)]
+    relay = HostRelay(Relay(fresh_channel_layer()), unix_host)
+    for event in reversed(parsed):
+        relay.operations.on_update(event)
+    pushes = drain(relay)
+    assert {m["status"] for m in pushes} == {"success"}
+    assert len(pushes) == len({e.id for e in parsed})

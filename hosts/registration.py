@@ -227,7 +227,18 @@ def remove_host(host: Host, *, revoke: bool = False) -> str | None:
     """Delete the host; with revoke, first remove our certificate from its trust store.
     Returns a warning when revoking failed (the host is removed all the same)."""
     warning = None
-    if revoke and not host.is_unix and host.client_certificate:
+    sharing = list(
+        Host.objects.exclude(pk=host.pk)
+        .filter(server_fingerprint=host.server_fingerprint, client_certificate=host.client_certificate)
+        .values_list("name", flat=True)
+    )
+    if revoke and sharing and not host.is_unix:
+        # the same server trusts the same certificate for another registered host
+        warning = (
+            f"the dashboard's certificate was left trusted on {host.name}'s server: "
+            f"{', '.join(sharing)} still uses it"
+        )
+    elif revoke and not host.is_unix and host.client_certificate:
         try:
             host.client().delete_certificate(host.client_certificate.fingerprint)
         except LXDError as exc:

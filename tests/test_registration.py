@@ -187,3 +187,13 @@ def test_remove_host_can_revoke_our_certificate(lab):
     assert remove_host(host, revoke=True) is None
     assert fp not in trusted_fingerprints(lab.d2)
     assert not Host.objects.exists()
+
+
+def test_revoking_keeps_trust_that_another_registered_host_needs(lab):
+    from hosts.registration import remove_host
+
+    first = register_host("two", lab.d2.url, token=lab.d2.trust_token())
+    register_host("two-again", lab.d2.url, fingerprint=lab.d2.fingerprint())  # already trusted
+    warning = remove_host(first, revoke=True)
+    assert "two-again still uses it" in warning
+    assert Host.objects.get(name="two-again").client().server()[0]["auth"] == "trusted"

@@ -71,6 +71,12 @@ class Watch:
         return not self.status or self.status == message.get("status")
 
 
+def _db(func):
+    """Database reads off the event loop, not in the one thread Django's sync views share
+    (a slow view must not hold up a socket)."""
+    return database_sync_to_async(func, thread_sensitive=False)
+
+
 def _fresh_has_role(user_id: int, role: str) -> bool:
     user = get_user_model().objects.filter(pk=user_id).first()
     return user is not None and has_role(user, role)
@@ -101,11 +107,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             await self.close()  # refused in the handshake: HTTP 403
             return
         self.user_id = user.pk
-        if not await database_sync_to_async(_fresh_has_role)(self.user_id, VIEWER):
+        if not await _db(_fresh_has_role)(self.user_id, VIEWER):
             await self.close()
             return
         # Rows carry action buttons for operators only (the actions check the role again).
-        self.can_operate = await database_sync_to_async(_fresh_has_role)(self.user_id, OPERATOR)
+        self.can_operate = await _db(_fresh_has_role)(self.user_id, OPERATOR)
         self.seen_ops: set[tuple[str, str]] = set()
         self.seen_tasks: set[tuple[str, str]] = set()
         self.timers: dict[tuple[str, str], asyncio.Task] = {}
@@ -158,12 +164,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """What the page may have missed: after a reconnect, or between render and open."""
         frames: list[str] = []
         if "hosts" in self.watch.topics:
-            for name, status, detail in await database_sync_to_async(_host_states)():
+            for name, status, detail in await _db(_host_states)():
                 if self.watch.wants_host(name):
                     frames += fragments.host_status(name, status, detail)
         if "operations" in self.watch.topics:
-            names = [n for n in await database_sync_to_async(_host_names)() if self.watch.wants_host(n)]
-            running = await database_sync_to_async(_running_operations)(names)
+            names = [n for n in await _db(_host_names)() if self.watch.wants_host(n)]
+            running = await _db(_running_operations)(names)
             self.seen_ops = {(m["host"], m["id"]) for m in running}
             frames += fragments.operations_panel(running)
         await self._send(frames)
@@ -178,7 +184,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if not isinstance(request, dict):
             await self._send(fragments.live_error("Live updates: a request must be a JSON object."))
             return
-        if not await database_sync_to_async(_fresh_has_role)(self.user_id, VIEWER):
+        if not await _db(_fresh_has_role)(self.user_id, VIEWER):
             await self._send(fragments.live_error("You are no longer allowed to watch this dashboard."))
             await self.close(code=4403)
             return
@@ -266,7 +272,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
             running = relay.embedded()
             if running is None or not self.watch.since:
                 return  # an external relay runs all along
-            names = [n for n in await database_sync_to_async(_host_names)() if self.watch.wants_host(n)]
+            names = [n for n in await _db(_host_names)() if self.watch.wants_host(n)]
             deadline = asyncio.get_running_loop().time() + patience
             for name in names:
                 while name not in running.hosts and asyncio.get_running_loop().time() < deadline:

@@ -4,7 +4,7 @@ browsers watch, turned into small messages on channel-layer groups (see groups.p
     Relay          the hosts' supervisor: one named asyncio task per host, started and
                    stopped (cancelled *and awaited*) as hosts are added, changed, removed
     HostRelay      one host: connect, resynchronise, read events, reconnect with backoff
-    TaskRecorder   writes the task log in batches, off the event loop
+    TaskRecorder   (relay_operations.py) writes the task log in batches, off the event loop
 
 Embedded by default (`ensure_embedded()` from the first browser socket, in the web
 process, with the in-memory channel layer).  With a cross-process channel layer it runs
@@ -38,9 +38,9 @@ from .lxd.events import (
     list_operations,
     open_events,
 )
-from .models import Host, Task
+from .models import Host
 from .relay_instances import InstanceTracker
-from .relay_operations import OperationTracker
+from .relay_operations import OperationTracker, TaskRecorder
 
 log = logging.getLogger(__name__)
 
@@ -51,58 +51,6 @@ HOSTS_POLL = 5.0  # seconds between re-reads of the host list (a host added by a
 def _in_thread(func, *args, **kwargs):
     """Blocking LXD I/O, in a worker thread (never the thread Django's sync views share)."""
     return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
-
-
-class TaskRecorder:
-    """Coalesces task updates: progress is written at most twice a second, an operation's
-    end at once (a page reloaded right after it must list it)."""
-
-    BATCH = 0.5
-
-    def __init__(self, relay: Relay):
-        self.relay = relay
-        self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
-        self.wake = asyncio.Event()
-        self.urgent = asyncio.Event()
-        self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
-
-    def note(self, record: tasklog.TaskRecord) -> None:
-        self.pending[(record.host_name, record.operation_id)] = record
-        self.wake.set()
-        if record.status in Task.FINAL:
-            self.urgent.set()
-
-    async def run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.urgent.clear()
-            await self.flush()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.urgent.wait(), self.BATCH)
-
-    async def close(self) -> None:
-        """Wait for a write under way, then write what is left."""
-        if self.saving is not None and not self.saving.done():
-            await asyncio.wait([self.saving])
-        await self.flush()
-
-    async def flush(self) -> None:
-        self.wake.clear()
-        batch, self.pending = self.pending, {}
-        if not batch:
-            return
-        save = database_sync_to_async(tasklog.save, thread_sensitive=False)
-        self.saving = asyncio.ensure_future(save(batch.values()))
-        try:
-            # Shielded: a cancelled relay must not leave a thread writing behind its back.
-            attributed = await asyncio.shield(self.saving)
-        except Exception:
-            log.exception("could not write %d task(s) to the task log", len(batch))
-            return
-        for (host_name, op_id), username in attributed.items():
-            host = self.relay.hosts.get(host_name)
-            if host is not None:
-                host.operations.attribute(op_id, username)
 
 
 class HostRelay:
@@ -298,7 +246,10 @@ class Relay:
         ]
         try:
             while True:
-                await self.sync_hosts()
+                try:
+                    await self.sync_hosts()
+                except Exception:  # the database is busy or gone for a moment: try again
+                    log.exception("could not read the host list")
                 self.ready.set()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.changed.wait(), self.hosts_poll)

@@ -4,21 +4,29 @@ LXD delivers operation events out of order (Running before Pending, 7 % then 4 %
 update older than the last one applied is dropped, a finished operation stays finished,
 and the percentage never goes back within a stage.  Progress is pushed at most
 `PUSH_INTERVAL` apart (a 1 MB unpack sends ~30 updates in 40 ms); status changes and the
-end are pushed at once.  Every update goes to the task log (the recorder coalesces).
+end are pushed at once.  Every update goes to the task log through the TaskRecorder, which
+coalesces them and writes off the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from channels.db import database_sync_to_async
+
 from . import groups, tasklog
 from .lxd.events import OperationUpdate, Progress
+from .models import Task
 
 if TYPE_CHECKING:
-    from .relay import HostRelay
+    from .relay import HostRelay, Relay
+
+log = logging.getLogger(__name__)
 
 PUSH_INTERVAL = 0.1
 FORGET_AFTER = 120.0  # keep finished operations this long, to drop their late events
@@ -199,3 +207,58 @@ class OperationTracker:
             if op.trailing is not None:
                 op.trailing.cancel()
                 op.trailing = None
+
+
+class TaskRecorder:
+    """Coalesces task updates: progress is written at most twice a second, an operation's
+    end at once (a page reloaded right after it must list it)."""
+
+    BATCH = 0.5
+
+    def __init__(self, relay: Relay):
+        self.relay = relay
+        self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
+        self.wake = asyncio.Event()
+        self.urgent = asyncio.Event()
+        self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
+
+    def note(self, record: tasklog.TaskRecord) -> None:
+        self.pending[(record.host_name, record.operation_id)] = record
+        self.wake.set()
+        if record.status in Task.FINAL:
+            self.urgent.set()
+
+    async def run(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.urgent.clear()
+            await self.flush()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.urgent.wait(), self.BATCH)
+
+    async def close(self) -> None:
+        """Wait for a write under way, then write what is left."""
+        if self.saving is not None and not self.saving.done():
+            await asyncio.wait([self.saving])
+        await self.flush()
+
+    async def flush(self) -> None:
+        self.wake.clear()
+        batch, self.pending = self.pending, {}
+        if not batch:
+            return
+        save = database_sync_to_async(tasklog.save, thread_sensitive=False)
+        self.saving = asyncio.ensure_future(save(batch.values()))
+        try:
+            # Shielded: a cancelled relay must not leave a thread writing behind its back.
+            attributed = await asyncio.shield(self.saving)
+        except Exception:
+            log.exception("could not write %d task(s) to the task log; will try again", len(batch))
+            for key, record in batch.items():
+                self.pending.setdefault(key, record)  # unless a newer state came meanwhile
+            self.wake.set()
+            return
+        for (host_name, op_id), username in attributed.items():
+            host = self.relay.hosts.get(host_name)
+            if host is not None:
+                host.operations.attribute(op_id, username)

@@ -1,5 +1,7 @@
 """Every URL and websocket route refuses anonymous users."""
 
+import re
+
 import pytest
 
 from tests.routes import all_routes
@@ -53,3 +55,47 @@ async def test_every_websocket_route_refuses_anonymous():
         connected, _ = await communicator.connect()
         assert not connected, path
         await communicator.disconnect()
+
+
+def test_a_viewer_can_change_nothing(client, django_user_model, https_host, lab):
+    """Crawl every route as a viewer: every POST is refused (403) or not allowed (405)
+    before anything reaches LXD, whatever the buttons show."""
+    from hosts.models import AuditEntry, Host
+
+    viewer = django_user_model.objects.create_user("viewer", password="a-long-viewer-password")
+    client.force_login(viewer)
+    before = lab.d2.admin().server()[0]["config"]
+    checked, offenders = 0, []
+    for route, name in all_routes():
+        # waiting on an operation is a read, whoever asks (it changes nothing)
+        if name in PUBLIC or name in ("logout", "operation-wait") or route.startswith("admin/"):
+            continue
+        values = {"host": https_host.name, "name": "c1", "snap": "snap0"}
+        url = "/" + re.sub(
+            r"<(?:(\w+):)?(\w+)>",
+            lambda m: (
+                https_host.name
+                if (m.group(2) == "name" and route.startswith("hosts/<slug:name>"))
+                else values.get(m.group(2), "x")
+            ),
+            route,
+        )
+        response = client.post(
+            url,
+            {
+                "config": "",
+                "confirm": "on",
+                "revoke": "on",
+                "name": "v1",
+                "image": "busybox",
+                "host": https_host.name,
+            },
+        )
+        if response.status_code not in (403, 405):
+            offenders.append(f"POST {url} ({name}) -> {response.status_code}")
+        checked += 1
+    assert not offenders
+    assert checked >= 20
+    assert Host.objects.filter(pk=https_host.pk).exists()
+    assert lab.d2.admin().server()[0]["config"] == before
+    assert AuditEntry.objects.filter(outcome="refused", username="viewer").count() >= 10

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_safe
 
 from ..fleet import (
     STATE_CELLS,
@@ -37,6 +38,7 @@ COLUMNS = [
 ]
 
 
+@require_safe
 def fleet(request):
     """The page, or (for htmx: filters, sorting) the fleet partial, from the same view."""
     query = FleetQuery.from_params(request.GET)
@@ -71,6 +73,7 @@ def _sort_params(query: FleetQuery, key: str) -> str:
     return urlencode(query.as_params(sort=key, dir="desc" if desc else "asc"))
 
 
+@require_safe
 def fleet_state(request, name):
     """One host's state columns, as out-of-band swaps into the fleet table (lazy part)."""
     host = get_object_or_404(Host.objects.select_related("client_certificate"), name=name)

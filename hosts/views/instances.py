@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
 from ..create import CreateSpec, create_instance
@@ -42,6 +42,7 @@ def _invalid_name(request, name: str):
     )
 
 
+@require_safe
 def instance_detail(request, host, name):
     host = _host(host)
     if bad := _invalid_name(request, name):
@@ -55,6 +56,7 @@ def instance_detail(request, host, name):
     return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs))
 
 
+@require_safe
 def instance_row(request, host, name):
     """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
     host = _host(host)
@@ -73,6 +75,7 @@ def instance_row(request, host, name):
     return HttpResponse(render_row(row, can_operate=has_role(request.user, OPERATOR)))
 
 
+@require_safe
 def instance_log(request, host, name, filename):
     host = _host(host)
     if bad := _invalid_name(request, name):

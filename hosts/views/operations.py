@@ -10,7 +10,7 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from ..audit import audited
 from ..lxd import LXDAPIError, LXDError
@@ -30,6 +30,7 @@ def _listing(client):
         return [], exc
 
 
+@require_safe
 def operation_list(request):
     hosts = list(Host.objects.select_related("client_certificate"))
     host_names = [h.name for h in hosts]

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.db.models import OuterRef, Subquery
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.http import require_safe
 
 from ..fragments import op_context
 from ..models import AuditEntry, Host, Task, validate_host_name
@@ -47,6 +48,7 @@ def _rows(page) -> list[dict]:
     return rows
 
 
+@require_safe
 def task_list(request):
     form = TaskFilterForm(request.GET)
     if not form.is_valid():

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hosts.lxd import LXDClient  # noqa: E402
+from tests.live import ListenerLog, tcp_local_ports  # noqa: E402
 
 # The first push for a lifecycle event: the fleet's status cell alone (the second push, the
 # whole row, comes after an LXD call and is not what we time; its cells carry no hx-swap-oob).
@@ -66,43 +68,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[k]
 
 
-class ListenerLog:
-    """Open events listeners as the daemon reports them on its logging stream."""
-
-    def __init__(self, socket_path: str):
-        self.socket_path = socket_path
-        self.started: dict[str, str] = {}
-        self.stopped: set[str] = set()
-        self.ready = asyncio.Event()
-
-    async def run(self) -> None:
-        async with unix_connect(self.socket_path, "ws://lxd/1.0/events?type=logging", max_size=None) as ws:
-            self.ready.set()
-            async for raw in ws:
-                meta = json.loads(raw).get("metadata") or {}
-                ctx = meta.get("context") or {}
-                if meta.get("message") == "Event listener server handler started":
-                    self.started[ctx.get("id", "")] = ctx.get("remote", "")
-                elif meta.get("message") == "Event listener server handler stopped":
-                    self.stopped.add(ctx.get("listener", ""))
-
-    def open_remotes(self) -> list[str]:
-        return [r for i, r in self.started.items() if i not in self.stopped]
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def tcp_local_ports(pid: int, remote_port: int) -> set[int]:
-    out = subprocess.run(
-        ["ss", "-tnpH", "state", "established", f"( dport = :{remote_port} )"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return {int(line.split()[2].rsplit(":", 1)[1]) for line in out.splitlines() if f"pid={pid}," in line}
 
 
 class Dashboard:
@@ -317,12 +285,13 @@ async def main(args) -> None:
     certs_before = {c["fingerprint"] for c in d2.certificates()}
     dash = Dashboard(lab)
     logs = [ListenerLog(lab["LAB_D1_SOCKET"]), ListenerLog(lab["LAB_D2_SOCKET"])]
-    log_tasks = [asyncio.create_task(log.run()) for log in logs]
     clients = []
+    log_stack = contextlib.AsyncExitStack()
     try:
-        await asyncio.gather(*(log.ready.wait() for log in logs))
+        for log in logs:
+            await log_stack.enter_async_context(log)
         await asyncio.sleep(0.3)
-        unix_baseline = len(logs[0].open_remotes())  # our own logging listener(s) on d1
+        unix_baseline = len(logs[0].open_from(lambda r: True))  # our own logging listener(s) on d1
         token_op = d2.create_trust_token("bench")
         meta = token_op.data["metadata"]
         token = base64.b64encode(
@@ -379,12 +348,12 @@ async def main(args) -> None:
         ours = tcp_local_ports(dash.proc.pid, d2_port)
         d2_listeners = [
             r
-            for r in logs[1].open_remotes()
+            for r in logs[1].open_from(lambda r: True)
             if r.startswith("127.0.0.1:") and int(r.rsplit(":", 1)[1]) in ours
         ]
         # d1 is reached over its unix socket: remotes are anonymous ("@"), so count the
         # listeners that opened after our own (the direct client of measure() has closed).
-        d1_listeners = len(logs[0].open_remotes()) - unix_baseline
+        d1_listeners = len(logs[0].open_from(lambda r: True)) - unix_baseline
         print(
             f"events: upstream events connections per host with {args.clients} dashboard clients "
             f"(daemon side, LXD's listener log): b1 (unix) {d1_listeners}, b2 (https) {len(d2_listeners)} (target 1)"
@@ -397,8 +366,7 @@ async def main(args) -> None:
         for crowd in clients:
             crowd.terminate()
             crowd.wait(10)
-        for task in log_tasks:
-            task.cancel()
+        await log_stack.aclose()
         await asyncio.to_thread(dash.stop)
         for name in names:
             try:

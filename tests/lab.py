@@ -20,19 +20,24 @@ class LabDaemon:
     socket: str
     url: str
     lxd_dir: str
+    kind: str = "lxd"  # or "incus"
 
     @property
     def name(self) -> str:
-        return f"d{self.index}"
+        return f"{'i' if self.kind == 'incus' else 'd'}{self.index}"
 
     def admin(self) -> LXDClient:
         """Direct admin access over the unix socket: the test's own `lxc`, not the dashboard."""
         return LXDClient(self.socket, label=self.name, timeout=(5, 60))
 
     def lxc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        env = {**os.environ, "LXD_DIR": self.lxd_dir}
+        """The daemon's own command line tool: `lxc` (LXD) or `incus` (Incus), same verbs."""
+        if self.kind == "incus":
+            env, tool = {**os.environ, "INCUS_DIR": self.lxd_dir}, "incus"
+        else:
+            env, tool = {**os.environ, "LXD_DIR": self.lxd_dir}, "lxc"
         return subprocess.run(
-            ["lxc", *args], env=env, capture_output=True, text=True, check=check, timeout=timeout
+            [tool, *args], env=env, capture_output=True, text=True, check=check, timeout=timeout
         )
 
     def trust_token(self, name: str = "dashboard-test") -> str:
@@ -62,6 +67,10 @@ class LabDaemon:
 class Lab:
     daemons: tuple[LabDaemon, ...]
     trust_password: str
+    incus: LabDaemon | None = None  # one Incus daemon (i1)
+    pg_url: str = ""  # PostgreSQL of the scale-out mode (postgresql://postgres@127.0.0.1:PORT/postgres)
+    redis_url: str = ""  # Redis of the scale-out mode
+    env: dict[str, str] | None = None  # everything `bin/lab env` printed
 
     @property
     def d1(self) -> LabDaemon:
@@ -88,4 +97,15 @@ def start_lab(count: int = 2) -> Lab:
         LabDaemon(i, env[f"LAB_D{i}_SOCKET"], env[f"LAB_D{i}_URL"], str(Path(env[f"LAB_D{i}_SOCKET"]).parent))
         for i in range(1, count + 1)
     )
-    return Lab(daemons, env["LAB_TRUST_PASSWORD"])
+    incus = None
+    if "LAB_I1_SOCKET" in env:
+        socket = env["LAB_I1_SOCKET"]
+        incus = LabDaemon(1, socket, env["LAB_I1_URL"], str(Path(socket).parent), kind="incus")
+    return Lab(
+        daemons,
+        env["LAB_TRUST_PASSWORD"],
+        incus=incus,
+        pg_url=env.get("LAB_PG_URL", ""),
+        redis_url=env.get("LAB_REDIS_URL", ""),
+        env=env,
+    )

@@ -177,6 +177,9 @@ if PRODUCTION:
 LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
+# The largest answer read whole from a host (a JSON envelope; file downloads stream):
+# enough for recursion=2 of thousands of instances.  A host that sends more is refused.
+LXD_MAX_RESPONSE_BYTES = int(os.environ.get("DASHBOARD_LXD_MAX_RESPONSE_BYTES", 64 * 1024**2))
 
 # Files: the largest upload accepted (HTTP 413 above it), and how much of a file is shown inline.
 DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 1024**3))

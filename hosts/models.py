@@ -105,6 +105,7 @@ class Host(models.Model):
             project=self.project,
             label=self.name,
             timeout=timeout or settings.LXD_PAGE_TIMEOUT,
+            max_body=settings.LXD_MAX_RESPONSE_BYTES,
         )
 
     def record_status(self, status: str, detail: str = "") -> None:

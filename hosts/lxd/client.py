@@ -31,6 +31,7 @@ from .errors import (
 )
 from .files import FilesAPI
 from .instances import InstancesAPI
+from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
 DEFAULT_HTTPS_PORT = 8443
@@ -179,7 +180,7 @@ class Operation:
         return self.data.get("err") or ""
 
 
-class LXDClient(InstancesAPI, FilesAPI):
+class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
     """A gateway to one LXD host."""
 
     def __init__(
@@ -312,39 +313,6 @@ class LXDClient(InstancesAPI, FilesAPI):
         """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
         headers = {"If-Match": etag} if etag else {}
         self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
-
-    # -- trust -------------------------------------------------------------------------
-
-    def request_trust(
-        self,
-        *,
-        password: str | None = None,
-        token: str | None = None,
-        name: str = "lxd-dashboard",
-        use_trust_token_field: bool = False,
-    ) -> None:
-        """Ask the server to trust the client certificate this connection presents."""
-        body: dict[str, Any] = {"type": "client", "name": name}
-        if token is not None:
-            body["trust_token" if use_trust_token_field else "password"] = token
-        elif password is not None:
-            body["password"] = password
-        self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
-
-    def create_trust_token(self, name: str) -> Operation:
-        op = self.call(
-            "POST",
-            "/1.0/certificates",
-            json_body={"name": name, "type": "client", "token": True},
-            project_scoped=False,
-        )[0]
-        return op
-
-    def certificates(self) -> list[dict]:
-        return self.get("/1.0/certificates", params={"recursion": 1}, project_scoped=False) or []
-
-    def delete_certificate(self, fingerprint: str) -> None:
-        self.call("DELETE", f"/1.0/certificates/{quote(fingerprint, safe='')}", project_scoped=False)
 
     # -- operations --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from http import HTTPStatus
 
 import pytest
 from django.urls import reverse
+from websockets.asyncio.client import connect
 
 from hosts.lxd.errors import HostRedirected
 from hosts.lxd.events import events_path, open_events
@@ -76,6 +77,7 @@ async def test_the_events_stream_does_not_follow_a_redirect():
             return response
         return None
 
+    assert "process_redirect" in vars(connect)  # the seam _ConnectNoRedirects overrides exists
     async with fake_lxd_events(redirect) as (client, seen):
         uri, kwargs = client.websocket_target(events_path())
         with pytest.raises(HostRedirected, match="HTTP 302"):

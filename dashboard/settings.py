@@ -27,15 +27,23 @@ def _env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _secret_from_file(name: str) -> str:
+def _secret_from_file(name: str, make=lambda: secrets.token_urlsafe(50)) -> str:
     """A per-installation secret, created once with owner-only permissions."""
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / name
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_urlsafe(50))
+            fh.write(make())
     return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    # A real Fernet key, used as it is (hosts/crypto.py); an older installation's file
+    # holds a passphrase, which still works (stretched with scrypt).
+    from hosts.crypto import generate_key
+
+    return generate_key()
 
 
 class ImproperlyConfiguredError(RuntimeError):
@@ -59,7 +67,7 @@ SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _secret_from_file("secret_ke
 # Keys that encrypt client private keys at rest: the first encrypts, all decrypt
 # (see `manage.py rotate_encryption_key`).  Defaults to a generated per-installation key.
 DASHBOARD_ENCRYPTION_KEYS = _env_list("DASHBOARD_ENCRYPTION_KEYS", []) or [
-    _secret_from_file("encryption_key")
+    _secret_from_file("encryption_key", _fernet_key)
 ]
 
 ALLOWED_HOSTS = _env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -177,6 +185,9 @@ if PRODUCTION:
 LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
+# The largest answer read whole from a host (a JSON envelope; file downloads stream):
+# enough for recursion=2 of thousands of instances.  A host that sends more is refused.
+LXD_MAX_RESPONSE_BYTES = int(os.environ.get("DASHBOARD_LXD_MAX_RESPONSE_BYTES", 64 * 1024**2))
 
 # Files: the largest upload accepted (HTTP 413 above it), and how much of a file is shown inline.
 DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 1024**3))

@@ -25,11 +25,13 @@ def record(
     outcome: str = "ok",
     error: str = "",
     operation_id: str = "",
+    actor: str = "",
 ) -> AuditEntry:
+    """`actor` names who acted when no user did (a management command)."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     return AuditEntry.objects.create(
         user=user if authenticated else None,
-        username=user.get_username() if authenticated else "",
+        username=user.get_username() if authenticated else actor,
         action=action,
         host_name=host.name if isinstance(host, Host) else (host or ""),
         target=str(target)[:512],

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from .ids import dom_id
+from .lxd.network import global_addresses
 
 # LXD's rule (shared/validate ValidHostname): alphanumerics and hyphens, not starting with a
 # digit or a hyphen, not ending with a hyphen, at most 63 characters.
@@ -67,20 +68,6 @@ def human_bytes(value: int | None) -> str:
     return ""  # pragma: no cover
 
 
-def global_addresses(state: dict | None) -> tuple[list[str], list[str]]:
-    """Global IPv4 and IPv6 addresses, skipping loopback and link/local scopes."""
-    ipv4: list[str] = []
-    ipv6: list[str] = []
-    for iface, data in sorted(((state or {}).get("network") or {}).items()):
-        if not isinstance(data, dict) or data.get("type") == "loopback" or iface == "lo":
-            continue
-        for addr in data.get("addresses") or []:
-            if addr.get("scope") != "global":
-                continue
-            (ipv4 if addr.get("family") == "inet" else ipv6).append(addr.get("address", ""))
-    return ipv4, ipv6
-
-
 def image_label(instance: dict) -> str:
     config = instance.get("config") or {}
     os_name = config.get("image.os", "")
@@ -107,6 +94,7 @@ class InstanceRow:
     has_state: bool = False
     ipv4: list[str] = field(default_factory=list)
     ipv6: list[str] = field(default_factory=list)
+    ips_more: int = 0  # global addresses past the ones a row shows
     memory_usage: int | None = None
     snapshot_count: int | None = None
     # Presentation:
@@ -132,7 +120,7 @@ class InstanceRow:
             row.snapshot_count = len(instance.get("snapshots") or [])
         if state is not None:
             row.has_state = True
-            row.ipv4, row.ipv6 = global_addresses(state)
+            row.ipv4, row.ipv6, row.ips_more = global_addresses(state)
             row.memory_usage = ((state.get("memory") or {}).get("usage")) or 0
         return row
 
@@ -217,7 +205,7 @@ _fragments = _FragmentCache()
 def _row_key(row: InstanceRow) -> tuple:
     return (
         row.host_name, row.name, row.type, row.status, row.created_at, row.image, row.has_state,
-        tuple(row.ipv4), tuple(row.ipv6), row.memory_usage, row.snapshot_count, row.tentative,
+        tuple(row.ipv4), tuple(row.ipv6), row.ips_more, row.memory_usage, row.snapshot_count, row.tentative,
         row.outcome, row.outcome_ok, row.gone,
     )  # fmt: skip
 

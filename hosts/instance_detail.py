@@ -4,6 +4,7 @@ included in 5.0.2) into what the detail page shows; templates never pick LXD JSO
 from __future__ import annotations
 
 from .fleet import InstanceRow, human_bytes, parse_lxd_time
+from .lxd import network
 
 
 def _state_facts(state: dict) -> list[tuple[str, str]]:
@@ -32,12 +33,14 @@ def _disks(state: dict) -> list[tuple[str, str]]:
     return out
 
 
-def _interfaces(state: dict) -> list[dict]:
+def _interfaces(state: dict) -> tuple[list[dict], int]:
+    """The first DETAIL_INTERFACES interfaces, each with its first DETAIL_ADDRESSES
+    addresses, and how many interfaces were left out."""
+    every = network.interfaces(state)
     out = []
-    for name, data in sorted((state.get("network") or {}).items()):
-        if not isinstance(data, dict):
-            continue
+    for name, data in every[: network.DETAIL_INTERFACES]:
         counters = data.get("counters") or {}
+        every_address = network.addresses(data)
         out.append(
             {
                 "name": name,
@@ -48,8 +51,9 @@ def _interfaces(state: dict) -> list[dict]:
                 "host_name": data.get("host_name", ""),
                 "addresses": [
                     f"{a.get('address')}/{a.get('netmask')} ({a.get('family')}, {a.get('scope')})"
-                    for a in data.get("addresses") or []
+                    for a in every_address[: network.DETAIL_ADDRESSES]
                 ],
+                "addresses_not_shown": max(0, len(every_address) - network.DETAIL_ADDRESSES),
                 "received": f"{human_bytes(counters.get('bytes_received') or 0)}, "
                 f"{counters.get('packets_received', 0)} packets",
                 "sent": f"{human_bytes(counters.get('bytes_sent') or 0)}, {counters.get('packets_sent', 0)} packets",
@@ -58,7 +62,7 @@ def _interfaces(state: dict) -> list[dict]:
                 + (counters.get("packets_dropped_outbound", 0) or 0),
             }
         )
-    return out
+    return out, max(0, len(every) - network.DETAIL_INTERFACES)
 
 
 def _config(instance: dict) -> list[dict]:
@@ -106,6 +110,7 @@ def _snapshots(instance: dict) -> list[dict]:
 
 def detail_context(host, instance: dict, logs: list[str]) -> dict:
     state = instance.get("state") or {}
+    interfaces, interfaces_not_shown = _interfaces(state)
     return {
         "host": host,
         "name": instance.get("name", ""),
@@ -121,7 +126,8 @@ def detail_context(host, instance: dict, logs: list[str]) -> dict:
         },
         "state_facts": _state_facts(state),
         "disks": _disks(state),
-        "interfaces": _interfaces(state),
+        "interfaces": interfaces,
+        "interfaces_not_shown": interfaces_not_shown,
         "config": _config(instance),
         "devices": _devices(instance),
         "snapshots": _snapshots(instance),

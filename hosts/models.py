@@ -37,19 +37,26 @@ class ClientCertificate(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.fingerprint[:12]})"
 
+    DEFAULT_NAME = "dashboard"  # the one new registrations use
+
     @classmethod
     def default(cls) -> ClientCertificate:
-        cert = cls.objects.filter(name="dashboard").first()
+        cert = cls.objects.filter(name=cls.DEFAULT_NAME).first()
         if cert is None:
-            generated = generate_client_certificate("lxd-dashboard")
-            cert = cls.objects.create(
-                name="dashboard",
-                certificate=generated.certificate_pem,
-                private_key_encrypted=crypto.encrypt(generated.private_key_pem),
-                fingerprint=generated.fingerprint,
-                not_after=generated.not_after,
-            )
+            cert = cls.generate(cls.DEFAULT_NAME)
         return cert
+
+    @classmethod
+    def generate(cls, name: str) -> ClientCertificate:
+        """A new certificate and key (encrypted at rest), saved under `name`."""
+        generated = generate_client_certificate("lxd-dashboard")
+        return cls.objects.create(
+            name=name,
+            certificate=generated.certificate_pem,
+            private_key_encrypted=crypto.encrypt(generated.private_key_pem),
+            fingerprint=generated.fingerprint,
+            not_after=generated.not_after,
+        )
 
     def private_key_pem(self) -> str:
         return crypto.decrypt(self.private_key_encrypted)
@@ -105,6 +112,7 @@ class Host(models.Model):
             project=self.project,
             label=self.name,
             timeout=timeout or settings.LXD_PAGE_TIMEOUT,
+            max_body=settings.LXD_MAX_RESPONSE_BYTES,
         )
 
     def record_status(self, status: str, detail: str = "") -> None:

@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from . import groups
 from .lxd.errors import LXDError
 from .lxd.events import Lifecycle, fetch_instance
+from .lxd.network import shown_network
 
 if TYPE_CHECKING:
     from .relay import HostRelay
@@ -60,7 +61,7 @@ class Seen:
 def slim(instance: dict) -> dict:
     """The instance as a row needs it, small enough to copy to every browser's channel:
     LXD's instance object without devices, backups and most volatile.* keys, snapshots as
-    names, and per-interface network state reduced to addresses."""
+    names, and the network reduced to the addresses a row shows (a bounded number)."""
     data = {
         k: v
         for k, v in instance.items()
@@ -79,14 +80,7 @@ def slim(instance: dict) -> dict:
     state = instance.get("state")
     if isinstance(state, dict):
         data["state"] = {k: v for k, v in state.items() if k != "network"}
-        data["state"]["network"] = {
-            iface: {
-                "type": net.get("type", ""),
-                "state": net.get("state", ""),
-                "addresses": net.get("addresses") or [],
-            }
-            for iface, net in (state.get("network") or {}).items()
-        }
+        data["state"].update(shown_network(state))
     return data
 
 

@@ -4,12 +4,14 @@ real daemon cannot be made to show on demand (a host that hangs, a port that is 
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socket
 import ssl
 import tempfile
 import threading
-from contextlib import contextmanager, suppress
+from contextlib import asynccontextmanager, contextmanager, suppress
+from dataclasses import dataclass
 
 from hosts.lxd.certs import generate_client_certificate
 
@@ -41,26 +43,130 @@ def plain_http_server():
         server.server_close()
 
 
-@contextmanager
-def tls_server_not_lxd():
-    cert = generate_client_certificate("not-lxd", purpose="server")
+def tls_server_context(name: str):
+    """(server-side TLS context, its certificate) for a self-signed loopback server."""
+    cert = generate_client_certificate(name, purpose="server")
     with tempfile.TemporaryDirectory() as tmp:
         cert_path, key_path = os.path.join(tmp, "c.pem"), os.path.join(tmp, "k.pem")
-        with open(cert_path, "w") as fh:
-            fh.write(cert.certificate_pem)
-        with open(key_path, "w") as fh:
-            fh.write(cert.private_key_pem)
+        for path, content in ((cert_path, cert.certificate_pem), (key_path, cert.private_key_pem)):
+            with open(path, "w") as fh:
+                fh.write(content)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert_path, key_path)
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
-        server.socket = ctx.wrap_socket(server.socket, server_side=True)
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield f"https://127.0.0.1:{server.server_address[1]}", cert.fingerprint
-        finally:
-            server.shutdown()
-            server.server_close()
+    return ctx, cert
+
+
+@contextmanager
+def tls_server_not_lxd():
+    ctx, cert = tls_server_context("not-lxd")
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hello)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert.fingerprint
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _Recording(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, handler, script=None):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.seen: list[tuple[str, str]] = []
+        self.script = script
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """Answers as the server's script(method, path) says: (status, headers, body), where the
+    body is bytes or an iterable of bytes (sent as it is produced)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        self.server.seen.append((self.command, self.path))
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        status, headers, body = self.server.script(self.command, self.path)
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        if isinstance(body, bytes) and "Content-Length" not in headers:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        with suppress(OSError):  # the client may stop reading: that is what some tests check
+            for chunk in [body] if isinstance(body, bytes) else body:
+                self.wfile.write(chunk)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _answer  # noqa: N815
+
+    def log_message(self, *args):
+        pass
+
+
+def lxd_envelope(metadata) -> bytes:
+    return json.dumps(
+        {"type": "sync", "status": "Success", "status_code": 200, "metadata": metadata}
+    ).encode()
+
+
+@dataclass
+class FakeHost:
+    url: str
+    certificate_pem: str
+    fingerprint: str
+    seen: list[tuple[str, str]]
+
+    def register(self, name: str = "fake"):
+        """A Host row for it, as registration would have made (pinned, our certificate)."""
+        from hosts.models import ClientCertificate, Host
+
+        return Host.objects.create(
+            name=name,
+            endpoint=self.url,
+            server_certificate=self.certificate_pem,
+            server_fingerprint=self.fingerprint,
+            client_certificate=ClientCertificate.default(),
+        )
+
+
+@contextmanager
+def fake_lxd(script):
+    """A TLS server on loopback that plays a (compromised) LXD host: `script(method, path)`
+    decides every answer.  For faults a real daemon never shows (redirects, huge answers)."""
+    ctx, cert = tls_server_context("fake-lxd")
+    server = _Recording(_Scripted, script)
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield FakeHost(
+            f"https://127.0.0.1:{server.server_address[1]}",
+            cert.certificate_pem,
+            cert.fingerprint,
+            server.seen,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def recording_http_server(body: bytes = b"internal secret"):
+    """A plain HTTP server on loopback that counts who asks it for anything."""
+    server = _Recording(_Scripted, lambda method, path: (200, {"Content-Type": "text/plain"}, body))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.seen
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @contextmanager
@@ -174,3 +280,32 @@ class CuttableProxy:
         self.stopped.set()
         self.cut()
         self.listener.close()
+
+
+@asynccontextmanager
+async def fake_lxd_events(process_request=None, handler=None):
+    """A TLS websocket server on loopback playing a host's /1.0/events: `process_request`
+    may answer the handshake itself (a redirect), `handler` talks once it is open.  Yields
+    (an LXDClient pinned to it, the paths asked for)."""
+    from websockets.asyncio.server import serve
+
+    from hosts.lxd import LXDClient
+    from hosts.lxd.client import TLSIdentity
+
+    ctx, cert = tls_server_context("fake-lxd-events")
+    seen: list[str] = []
+
+    def on_request(connection, request):
+        seen.append(request.path)
+        return process_request(connection, request) if process_request else None
+
+    async def on_open(connection):
+        if handler is not None:
+            await handler(connection)
+        await connection.wait_closed()
+
+    client_cert = generate_client_certificate("dashboard-test")
+    async with serve(on_open, "127.0.0.1", 0, ssl=ctx, process_request=on_request) as server:
+        port = server.sockets[0].getsockname()[1]
+        tls = TLSIdentity(cert.certificate_pem, client_cert.certificate_pem, client_cert.private_key_pem)
+        yield LXDClient(f"https://127.0.0.1:{port}", tls=tls, label="fake"), seen

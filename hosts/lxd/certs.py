@@ -122,14 +122,33 @@ def pinned_ssl_context(
 
 
 def _load_chain_from_memory(ctx: ssl.SSLContext, cert_pem: str, key_pem: str) -> None:
-    # The ssl module only loads keys from files: write them to a private directory
-    # readable by us alone, load, and remove them at once.
-    with tempfile.TemporaryDirectory(prefix="lxd-client-") as tmp:
-        os.chmod(tmp, 0o700)
-        cert_path = os.path.join(tmp, "client.crt")
-        key_path = os.path.join(tmp, "client.key")
-        for path, content in ((cert_path, cert_pem), (key_path, key_pem)):
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                fh.write(content)
-        ctx.load_cert_chain(cert_path, key_path)
+    """The ssl module loads a private key only from a path.  On Linux the path is that of an
+    anonymous memory file (memfd): the key never reaches a file system, and nothing is left
+    behind whatever happens to the process.  Elsewhere, a 0600 file (in /dev/shm when there
+    is one) that is removed as soon as it is loaded."""
+    chain = (cert_pem.strip() + "\n" + key_pem.strip() + "\n").encode()
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("lxd-client-key", os.MFD_CLOEXEC)
+        try:
+            _write_all(fd, chain)
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    directory = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None  # noqa: S108 - memory, not disk
+    fd, path = tempfile.mkstemp(prefix="lxd-client-", dir=directory)  # created 0600
+    try:
+        _write_all(fd, chain)
+        os.close(fd)
+        fd = -1
+        ctx.load_cert_chain(path)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(path)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -18,8 +18,10 @@ import requests_unixsocket
 from requests.adapters import HTTPAdapter
 
 from . import certs
+from .bodies import load_body
 from .errors import (
     CertificateMismatch,
+    HostRedirected,
     HostUnreachable,
     LXDAPIError,
     LXDError,
@@ -29,9 +31,13 @@ from .errors import (
 )
 from .files import FilesAPI
 from .instances import InstancesAPI
+from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
 DEFAULT_HTTPS_PORT = 8443
+# The largest answer read whole (a JSON envelope): recursion=2 of thousands of instances
+# fits; a host that sends more is refused rather than held in memory.
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ class Operation:
         return self.data.get("err") or ""
 
 
-class LXDClient(InstancesAPI, FilesAPI):
+class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
     """A gateway to one LXD host."""
 
     def __init__(
@@ -185,12 +191,14 @@ class LXDClient(InstancesAPI, FilesAPI):
         project: str = "default",
         label: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        max_body: int = DEFAULT_MAX_BODY,
     ):
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else parse_endpoint(endpoint)
         self.tls = tls
         self.project = project or "default"
         self.label = label or str(self.endpoint)
         self.timeout = timeout
+        self.max_body = max_body
 
     # -- transport ---------------------------------------------------------------------
 
@@ -207,20 +215,33 @@ class LXDClient(InstancesAPI, FilesAPI):
         stream: bool = False,
         project_scoped: bool = True,
     ) -> requests.Response:
-        """Send one request; map transport failures to LXDError subclasses."""
+        """Send one request; map transport failures to LXDError subclasses.
+
+        A redirect is never followed (LXD's API has none: a host that answers 3xx is refused
+        with HostRedirected).  Unless `stream`, the body is read here, at most max_body bytes.
+        """
         params = dict(params or {})
         if project_scoped and self.project != "default":
             params.setdefault("project", self.project)
         session = _session_for(self.endpoint, self.tls)
         url = self.endpoint.base_url + path
-        kwargs: dict[str, Any] = {"params": params, "headers": headers or {}, "stream": stream}
+        kwargs: dict[str, Any] = {"params": params, "headers": headers or {}}
         if json_body is not None:
             kwargs["data"] = json.dumps(json_body)
             kwargs["headers"].setdefault("Content-Type", "application/json")
         elif data is not None:
             kwargs["data"] = data
         try:
-            return session.request(method, url, timeout=timeout or self.timeout, **kwargs)
+            # Always streamed, so that the body is read here under our bound, never by requests.
+            response = session.request(
+                method, url, timeout=timeout or self.timeout, allow_redirects=False, **kwargs, stream=True
+            )
+            if 300 <= response.status_code < 400:
+                response.close()
+                raise HostRedirected(self.label, response.status_code)
+            if not stream:
+                load_body(response, self.max_body, self.label)
+            return response
         except requests.exceptions.SSLError as exc:
             raise self._tls_failure(exc) from exc
         except requests.exceptions.Timeout as exc:
@@ -249,8 +270,9 @@ class LXDClient(InstancesAPI, FilesAPI):
         return self.parse_envelope(response), response
 
     def parse_envelope(self, response: requests.Response) -> Any:
+        """LXD's envelope from a response (a streamed one is read here, at most max_body bytes)."""
         try:
-            body = response.json()
+            body = json.loads(self.read_body(response))
         except ValueError:
             body = None
         if not isinstance(body, dict) or "type" not in body:
@@ -268,6 +290,13 @@ class LXDClient(InstancesAPI, FilesAPI):
             return Operation(body.get("metadata") or {})
         return body.get("metadata")
 
+    def read_body(self, response: requests.Response) -> bytes:
+        """The whole body of a response, at most max_body bytes (ResponseTooLarge past it)."""
+        try:
+            return load_body(response, self.max_body, self.label)
+        except requests.exceptions.RequestException as exc:
+            raise HostUnreachable(f"{self.label} broke off its answer: {_root_cause(exc)}") from exc
+
     def get(self, path: str, **kwargs) -> Any:
         return self.call("GET", path, **kwargs)[0]
 
@@ -284,39 +313,6 @@ class LXDClient(InstancesAPI, FilesAPI):
         """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
         headers = {"If-Match": etag} if etag else {}
         self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
-
-    # -- trust -------------------------------------------------------------------------
-
-    def request_trust(
-        self,
-        *,
-        password: str | None = None,
-        token: str | None = None,
-        name: str = "lxd-dashboard",
-        use_trust_token_field: bool = False,
-    ) -> None:
-        """Ask the server to trust the client certificate this connection presents."""
-        body: dict[str, Any] = {"type": "client", "name": name}
-        if token is not None:
-            body["trust_token" if use_trust_token_field else "password"] = token
-        elif password is not None:
-            body["password"] = password
-        self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
-
-    def create_trust_token(self, name: str) -> Operation:
-        op = self.call(
-            "POST",
-            "/1.0/certificates",
-            json_body={"name": name, "type": "client", "token": True},
-            project_scoped=False,
-        )[0]
-        return op
-
-    def certificates(self) -> list[dict]:
-        return self.get("/1.0/certificates", params={"recursion": 1}, project_scoped=False) or []
-
-    def delete_certificate(self, fingerprint: str) -> None:
-        self.call("DELETE", f"/1.0/certificates/{quote(fingerprint, safe='')}", project_scoped=False)
 
     # -- operations --------------------------------------------------------------------
 

@@ -24,6 +24,25 @@ class NotLXD(LXDError):
     """Something answered, but not as an LXD server does (plain HTTP, another TLS server)."""
 
 
+class HostRedirected(NotLXD):
+    """The host answered with a 3xx.  LXD never redirects its API; a host that does may be
+    steering us (with our client certificate's session) to an address of its choosing."""
+
+    def __init__(self, host_label: str, status: int):
+        self.status = status
+        super().__init__(
+            f"{host_label} answered with a redirect (HTTP {status}), which the dashboard never follows"
+        )
+
+
+class ResponseTooLarge(NotLXD):
+    """The host sent more than we read from it for one answer or event."""
+
+    def __init__(self, host_label: str, what: str, limit: int):
+        self.limit = limit
+        super().__init__(f"{host_label} sent {what} larger than the limit of {limit} bytes: refused")
+
+
 class CertificateMismatch(LXDError):
     """The server presented a certificate other than the pinned one."""
 

@@ -17,16 +17,29 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect, unix_connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.frames import CloseCode
 
-from .errors import CertificateMismatch, HostUnreachable, LXDAPIError, LXDError, NotLXD, NotTrusted
+from .errors import (
+    CertificateMismatch,
+    HostRedirected,
+    HostUnreachable,
+    LXDAPIError,
+    LXDError,
+    NotLXD,
+    NotTrusted,
+    ResponseTooLarge,
+)
 
 EVENT_TYPES = "operation,lifecycle"
 # LXD pings every 10 s and drops a listener that misses pings; our own pings find a host
 # that vanished without closing the connection (a pulled cable) within about 20 s.
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 10.0
+# The largest event we accept.  LXD's are a few KiB; the largest seen carry an operation's
+# resources (a bulk action lists every instance it touches), far below this.
+MAX_EVENT_BYTES = 4 * 1024 * 1024
 
 
 # -- timestamps ---------------------------------------------------------------------------
@@ -243,8 +256,9 @@ class EventStream:
     """One open /1.0/events connection.  `async for event in stream` yields parsed events
     and ends (with HostUnreachable) when the host closes or drops the connection."""
 
-    def __init__(self, connection: ClientConnection):
+    def __init__(self, connection: ClientConnection, label: str = ""):
         self.connection = connection
+        self.label = label
 
     @property
     def local_address(self) -> Any:
@@ -260,6 +274,8 @@ class EventStream:
                 if event is not None:
                     yield event
         except ConnectionClosed as exc:
+            if exc.sent is not None and exc.sent.code == CloseCode.MESSAGE_TOO_BIG:
+                raise ResponseTooLarge(self.label or "the host", "an event", MAX_EVENT_BYTES) from exc
             raise HostUnreachable(f"the events connection closed ({exc})") from exc
         raise HostUnreachable("the host closed the events connection")
 
@@ -282,7 +298,7 @@ async def open_events(
     loads the client key).  Failures become the same LXDError classes as HTTP calls."""
     kwargs = dict(connect_kwargs)
     options: dict[str, Any] = {
-        "max_size": None,
+        "max_size": MAX_EVENT_BYTES,
         # Read everything LXD sends at once: it drops listeners that stall for 5 s.
         "max_queue": 1024,
         "open_timeout": open_timeout,
@@ -293,11 +309,13 @@ async def open_events(
     }
     try:
         if "unix_path" in kwargs:
-            connection = await unix_connect(kwargs.pop("unix_path"), uri, **options)
+            connection = await _ConnectNoRedirects(uri, unix=True, path=kwargs.pop("unix_path"), **options)
         else:
-            connection = await connect(uri, proxy=None, **kwargs, **options)
+            connection = await _ConnectNoRedirects(uri, proxy=None, **kwargs, **options)
     except InvalidStatus as exc:
         code = exc.response.status_code
+        if 300 <= code < 400:
+            raise HostRedirected(label, code) from exc
         if code == 403:
             raise NotTrusted(f"{label} refused the events stream: not authorized") from exc
         raise LXDAPIError(f"{label} refused the events stream (HTTP {code})", code) from exc
@@ -315,7 +333,15 @@ async def open_events(
         raise HostUnreachable(f"{label} is unreachable: connection refused") from exc
     except OSError as exc:
         raise HostUnreachable(f"{label} is unreachable: {exc.strerror or exc}") from exc
-    return EventStream(connection)
+    return EventStream(connection, label)
+
+
+class _ConnectNoRedirects(connect):
+    """`websockets` (14 and later) follows a handshake's 3xx to wherever Location says, a
+    cross-origin wss:// one too.  LXD never redirects: the 3xx stays an InvalidStatus."""
+
+    def process_redirect(self, exc: Exception) -> Exception | str:
+        return exc
 
 
 # -- the few reads the relay makes (plain functions: client.py is shared) -------------------

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import requests
 
+from .bodies import read_at_most
 from .errors import LXDAPIError, LXDError
 
 UPLOAD_TIMEOUT = (
@@ -30,6 +31,8 @@ UPLOAD_TIMEOUT = (
 DOWNLOAD_TIMEOUT = (0.5, 60.0)
 LIST_WORKERS = 8
 LIST_LIMIT = 2000  # entries whose metadata we fetch; beyond this only names are shown
+LIST_SHOWN = 10_000  # entries listed at all; the rest are counted ("N more")
+PATH_MAX = 4096  # Linux's limit on a path, and so on a symlink's target
 
 
 class PathNotFound(LXDAPIError):
@@ -127,7 +130,7 @@ class FilesAPI:
     def _raise_for_files(self, response: requests.Response, instance: str, path: str) -> None:
         if response.status_code < 400:
             return
-        if response.status_code == 404 and not response.content:
+        if response.status_code == 404 and not self.read_body(response):
             raise PathNotFound(instance, path)  # a HEAD: no body to tell us more
         try:
             self.parse_envelope(response)
@@ -156,17 +159,25 @@ class FilesAPI:
             return None
 
     def symlink_target(self, instance: str, path: str) -> str:
-        response = self.request("GET", self._files_url(instance), params={"path": path})
-        self._raise_for_files(response, instance, path)
-        return response.content.decode("utf-8", "replace")
+        """The target as LXD gives it, at most PATH_MAX bytes (cut with "…" past that)."""
+        response = self.request("GET", self._files_url(instance), params={"path": path}, stream=True)
+        try:
+            self._raise_for_files(response, instance, path)
+            data, more = read_at_most(response, PATH_MAX)
+        finally:
+            response.close()
+        text = data.decode("utf-8", "replace")
+        return text + "…" if more else text
 
-    def list_directory(self, instance: str, path: str) -> list[FileInfo]:
-        """Every entry with its metadata: directories first, then by name."""
+    def list_directory(self, instance: str, path: str) -> tuple[list[FileInfo], int]:
+        """(entries, how many more were not listed): directories first, then by name.  The
+        first LIST_LIMIT names come with their metadata, up to LIST_SHOWN with names only."""
         names = self.get(self._files_url(instance), params={"path": path})
         if not isinstance(names, list):
             raise PathConflict(f"{path} is not a directory")
         prefix = path.rstrip("/") + "/"
-        wanted = [prefix + str(n) for n in names]
+        not_shown = max(0, len(names) - LIST_SHOWN)
+        wanted = [prefix + str(n) for n in names[:LIST_SHOWN]]
         to_probe, rest = wanted[:LIST_LIMIT], wanted[LIST_LIMIT:]
 
         def probe(entry: str) -> FileInfo:
@@ -185,7 +196,7 @@ class FilesAPI:
             entries = [e for e in pool.map(probe, to_probe) if e.type != "gone"]
         entries += [FileInfo(entry, "unknown") for entry in rest]
         entries.sort(key=lambda e: (not e.is_dir, e.name.casefold(), e.name))
-        return entries
+        return entries, not_shown
 
     def open_file(
         self, instance: str, path: str, *, timeout: tuple[float, float] = DOWNLOAD_TIMEOUT
@@ -210,14 +221,10 @@ class FilesAPI:
         """The first `limit` bytes of a file: (info, data, truncated)."""
         info, response = self.open_file(instance, path, timeout=self.timeout)
         try:
-            data = bytearray()
-            for chunk in response.iter_content(chunk_size=64 * 1024):
-                data += chunk
-                if len(data) > limit:
-                    break
+            data, more = read_at_most(response, limit)
         finally:
             response.close()
-        return info, bytes(data[:limit]), len(data) > limit or (info.size or 0) > limit
+        return info, data, more or (info.size or 0) > limit
 
     def push_file(
         self,

@@ -131,7 +131,7 @@ def instance_files(request, host: Host, name: str):
         "max_http_upload": uploads.max_http_upload_bytes(),
     }
     if info.is_dir:
-        entries = client.list_directory(name, path)
+        entries, context["not_shown"] = client.list_directory(name, path)
         owners = _owner_names(client, name)
         context["entries"] = [
             {

@@ -1,0 +1,69 @@
+"""Trust intentions of LXDClient (mixed into LXDClient): which client certificates a host
+trusts (shared/LXD-API.md §8).  Every path here is global, never project-scoped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .certs import certificate_body_base64
+
+if TYPE_CHECKING:
+    from .client import Operation
+
+
+def _url(fingerprint: str) -> str:
+    return f"/1.0/certificates/{quote(fingerprint, safe='')}"
+
+
+class TrustAPI:
+    """Methods here use self.call / self.get from LXDClient."""
+
+    def request_trust(
+        self,
+        *,
+        password: str | None = None,
+        token: str | None = None,
+        name: str = "lxd-dashboard",
+        use_trust_token_field: bool = False,
+    ) -> None:
+        """Ask the server to trust the client certificate this connection presents."""
+        body: dict[str, Any] = {"type": "client", "name": name}
+        if token is not None:
+            body["trust_token" if use_trust_token_field else "password"] = token
+        elif password is not None:
+            body["password"] = password
+        self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
+
+    def create_trust_token(self, name: str) -> Operation:
+        op = self.call(
+            "POST",
+            "/1.0/certificates",
+            json_body={"name": name, "type": "client", "token": True},
+            project_scoped=False,
+        )[0]
+        return op
+
+    def certificates(self) -> list[dict]:
+        return self.get("/1.0/certificates", params={"recursion": 1}, project_scoped=False) or []
+
+    def certificate(self, fingerprint: str) -> dict:
+        """One trust entry: name, type, restricted, projects, certificate, fingerprint."""
+        return self.get(_url(fingerprint), project_scoped=False) or {}
+
+    def add_trusted_certificate(
+        self, certificate_pem: str, *, name: str, restricted: bool = False, projects: list[str] | None = None
+    ) -> None:
+        """Trust another client certificate (we must be an unrestricted client: LXD's admin).
+        LXD wants the DER body in base64, not the whole PEM."""
+        body: dict[str, Any] = {
+            "type": "client",
+            "certificate": certificate_body_base64(certificate_pem),
+            "name": name,
+            "restricted": restricted,
+            "projects": list(projects or []),
+        }
+        self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
+
+    def delete_certificate(self, fingerprint: str) -> None:
+        self.call("DELETE", _url(fingerprint), project_scoped=False)

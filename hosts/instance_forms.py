@@ -5,9 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from .actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
-from .fleet import instance_name_error
-
-_PROFILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+from .lxd.names import INSTANCE, PROFILE
 
 
 class InstanceCreateForm(forms.Form):
@@ -37,16 +35,15 @@ class InstanceCreateForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        error = instance_name_error(name)
-        if error:
+        if error := INSTANCE.error(name):
             raise forms.ValidationError(error)
         return name
 
     def clean_profiles(self) -> list[str] | None:
         names = [p.strip() for p in self.cleaned_data["profiles"].split(",") if p.strip()]
         for name in names:
-            if not set(name) <= _PROFILE_CHARS:
-                raise forms.ValidationError(f"{name!r} is not a profile name")
+            if error := PROFILE.error(name):
+                raise forms.ValidationError(error)
         return names or None
 
     def clean_config(self) -> dict[str, str]:

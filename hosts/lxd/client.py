@@ -29,6 +29,7 @@ from .errors import (
 )
 from .files import FilesAPI
 from .instances import InstancesAPI
+from .names import check_path
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
 DEFAULT_HTTPS_PORT = 8443
@@ -206,8 +207,11 @@ class LXDClient(InstancesAPI, FilesAPI):
         timeout: float | tuple[float, float] | None = None,
         stream: bool = False,
         project_scoped: bool = True,
+        encoded_slash_ok: bool = False,
     ) -> requests.Response:
-        """Send one request; map transport failures to LXDError subclasses."""
+        """Send one request; map transport failures to LXDError subclasses.  A path whose name
+        segments would not stay names (`..`, an encoded '/') is refused: InvalidName."""
+        check_path(path, encoded_slash_ok=encoded_slash_ok)
         params = dict(params or {})
         if project_scoped and self.project != "default":
             params.setdefault("project", self.project)

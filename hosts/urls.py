@@ -15,6 +15,7 @@ urlpatterns = [
     path("hosts/<slug:name>/config/", hosts.host_config, name="host-config"),
     path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
+    path("hosts/<slug:name>/profiles/", hosts.host_profiles, name="host-profiles"),
     # Instances (names are checked against LXD's rule in the views, for a clear 400)
     path("instances/create/", instances.instance_create, name="instance-create"),
     path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),

@@ -22,6 +22,7 @@ from ..lxd import LXDAPIError, LXDError
 from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
+from ..policy import OPERATOR_CONFIG_HELP, PolicyRefused
 from ..roles import OPERATOR, has_role, role_required
 from .common import lxd_names, render_lxd_error
 
@@ -249,12 +250,18 @@ def _image_aliases(hosts: list[Host]) -> list[str]:
 def instance_create(request):
     hosts = list(Host.objects.select_related("client_certificate"))
     host_names = [host.name for host in hosts]
+    # what an operator may write, shown on the form (hosts/policy.py decides)
+    limits = {
+        "policy_help": OPERATOR_CONFIG_HELP,
+        "operator_profiles": [(host.name, host.operator_profiles) for host in hosts],
+    }
     if request.method == "GET":
         form = InstanceCreateForm(initial={"host": request.GET.get("host", "")}, host_names=host_names)
-        return render(request, "hosts/instance_create.html", {"form": form, "aliases": _image_aliases(hosts)})
+        context = {"form": form, "aliases": _image_aliases(hosts), **limits}
+        return render(request, "hosts/instance_create.html", context)
     form = InstanceCreateForm(request.POST, host_names=host_names)
     if not form.is_valid():
-        return render(request, "hosts/instance_create.html", {"form": form}, status=400)
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=400)
     data = form.cleaned_data
     by_name = {host.name: host for host in hosts}
     host = by_name[data["host"]]
@@ -264,13 +271,17 @@ def instance_create(request):
         image_host=by_name.get(data["image_host"]) if data["image_host"] else None,
         profiles=data["profiles"],
         config=form.config_dict(),
+        devices=data["devices"],
         start=data["start"],
     )
     try:
         outcome = create_instance(request, host, spec)
+    except PolicyRefused as exc:
+        form.add_error(None, f"Not created: {exc}")
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
     except LXDError as exc:
         form.add_error(None, f"{host.name} refused to create {spec.name}: {exc}")
-        return render(request, "hosts/instance_create.html", {"form": form}, status=exc.http_status)
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
     for note in outcome.notes:
         messages.info(request, note)
     if outcome.start_error is not None:

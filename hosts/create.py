@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from .actions import follow, instance_lock
-from .audit import audited
+from .audit import audited, record
 from .lxd import LXDClient, LXDError
 from .models import Host
+from .policy import PolicyRefused, check_write
 
 
 @dataclass
@@ -32,6 +33,7 @@ class CreateSpec:
     image_host: Host | None = None  # None: the target host itself
     profiles: list[str] | None = None  # None: LXD's default profile
     config: dict[str, str] = field(default_factory=dict)
+    devices: dict[str, dict[str, str]] = field(default_factory=dict)
     start: bool = False
 
 
@@ -58,7 +60,15 @@ def remote_server(source: Host, client: LXDClient) -> tuple[str, str]:
 
 
 def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
-    """Create (and maybe start) an instance; LXD's failure text comes out as LXDError."""
+    """Create (and maybe start) an instance; LXD's failure text comes out as LXDError, and what
+    the user's role may not write as PolicyRefused (recorded, nothing sent to LXD)."""
+    try:
+        check_write(request.user, host, config=spec.config, devices=spec.devices, profiles=spec.profiles)
+    except PolicyRefused as exc:
+        record(
+            request.user, "instance.create", host=host, target=spec.name, outcome="refused", error=str(exc)
+        )
+        raise
     outcome = CreateOutcome()
     timeout = settings.LXD_OPERATION_TIMEOUT
     target = host.client(timeout=(settings.LXD_PAGE_TIMEOUT[0], 30))
@@ -67,6 +77,8 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
         body["profiles"] = spec.profiles
     if spec.config:
         body["config"] = spec.config
+    if spec.devices:
+        body["devices"] = spec.devices
     token_op = ""
     source_client = None
     if spec.image_host is None or spec.image_host.pk == host.pk:

@@ -22,25 +22,10 @@ from django.utils.safestring import mark_safe
 from .ids import dom_id
 from .lxd.network import global_addresses
 
-# LXD's rule (shared/validate ValidHostname): alphanumerics and hyphens, not starting with a
-# digit or a hyphen, not ending with a hyphen, at most 63 characters.
-INSTANCE_NAME_RULE = (
-    "Instance names have 1 to 63 characters: letters, digits and hyphens, "
-    "starting with a letter and not ending with a hyphen."
-)
-_INSTANCE_NAME_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
-
 # Cells that depend on the (expensive) state: each can be rendered and pushed alone.
 STATE_CELLS = ("status", "ips", "snapshots", "memory")
 
 STATUS_CHOICES = ("running", "stopped", "frozen", "error")
-
-
-def instance_name_error(name: str) -> str | None:
-    """None if `name` is a valid instance name, else the rule, for a person."""
-    if _INSTANCE_NAME_RE.match(name or ""):
-        return None
-    return f"{name!r} is not a valid instance name. {INSTANCE_NAME_RULE}"
 
 
 def parse_lxd_time(value: str | None) -> datetime | None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 from django import forms
 
 from .actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
-from .fleet import instance_name_error
-
-_PROFILE_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+from .lxd.names import INSTANCE, PROFILE
 
 
 class InstanceCreateForm(forms.Form):
@@ -28,6 +28,12 @@ class InstanceCreateForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
         help_text="one key = value per line",
     )
+    devices = forms.CharField(
+        label="Devices",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
+        help_text="one per line, as lxc config device add: NAME TYPE key=value ...",
+    )
     start = forms.BooleanField(label="Start it once created", required=False, initial=True)
 
     def __init__(self, *args, host_names: list[str], **kwargs):
@@ -37,16 +43,15 @@ class InstanceCreateForm(forms.Form):
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        error = instance_name_error(name)
-        if error:
+        if error := INSTANCE.error(name):
             raise forms.ValidationError(error)
         return name
 
     def clean_profiles(self) -> list[str] | None:
         names = [p.strip() for p in self.cleaned_data["profiles"].split(",") if p.strip()]
         for name in names:
-            if not set(name) <= _PROFILE_CHARS:
-                raise forms.ValidationError(f"{name!r} is not a profile name")
+            if error := PROFILE.error(name):
+                raise forms.ValidationError(error)
         return names or None
 
     def clean_config(self) -> dict[str, str]:
@@ -59,6 +64,29 @@ class InstanceCreateForm(forms.Form):
                 raise forms.ValidationError(f"line {number}: expected key = value")
             config[key.strip()] = value.strip()
         return config
+
+    def clean_devices(self) -> dict[str, dict[str, str]]:
+        devices: dict[str, dict[str, str]] = {}
+        for number, line in enumerate(self.cleaned_data["devices"].splitlines(), start=1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            try:
+                words = shlex.split(line)
+            except ValueError as exc:
+                raise forms.ValidationError(f"line {number}: {exc}") from exc
+            if len(words) < 2 or "=" in words[0] or "=" in words[1]:
+                raise forms.ValidationError(f"line {number}: expected NAME TYPE key=value ...")
+            name, kind = words[0], words[1]
+            if name in devices:
+                raise forms.ValidationError(f"line {number}: device {name} is given twice")
+            device = {"type": kind}
+            for word in words[2:]:
+                key, sep, value = word.partition("=")
+                if not sep or not key:
+                    raise forms.ValidationError(f"line {number}: {word!r} is not key=value")
+                device[key] = value
+            devices[name] = device
+        return devices
 
     def config_dict(self) -> dict[str, str]:
         config = dict(self.cleaned_data["config"])

@@ -62,6 +62,11 @@ class ClientCertificate(models.Model):
         return crypto.decrypt(self.private_key_encrypted)
 
 
+def default_operator_profiles() -> list[str]:
+    """What a new host lets operators attach: LXD's `default` (applied when no list is given)."""
+    return ["default"]
+
+
 class Host(models.Model):
     class Status(models.TextChoices):
         UNKNOWN = "unknown", "unknown"
@@ -82,6 +87,8 @@ class Host(models.Model):
     status_detail = models.TextField(blank=True)
     last_checked = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Profiles an admin allowed operators to attach on this host (hosts/policy.py reads it).
+    operator_profiles = models.JSONField(default=default_operator_profiles, blank=True)
 
     class Meta:
         ordering = ["name"]

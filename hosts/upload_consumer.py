@@ -28,6 +28,7 @@ from django.db import close_old_connections
 from . import paths, uploads
 from .audit import audited
 from .lxd import LXDError
+from .lxd.names import INSTANCE
 from .models import Host
 from .roles import OPERATOR, has_role
 
@@ -116,6 +117,8 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         user = self.scope["user"]
         if not await database_sync_to_async(has_role)(user, OPERATOR):
             return await self.fail("Uploading needs the operator role.", 403)
+        if (error := INSTANCE.error(self.instance)) is not None:
+            return await self.fail(error, 400)
         host = await database_sync_to_async(
             Host.objects.select_related("client_certificate").filter(name=self.host_name).first
         )()

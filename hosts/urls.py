@@ -2,7 +2,9 @@ from django.urls import path
 
 from .views import audit, files, fleet, hosts, instances, operations, snapshots, tasks
 
-instance = "hosts/<slug:host>/instances/<slug:name>/"
+# LXD names in a URL are matched loosely and checked in the views against hosts/lxd/names.py,
+# so a bad one is a 400 that says the rule rather than a bare 404.
+instance = "hosts/<slug:host>/instances/<str:name>/"
 
 urlpatterns = [
     path("", fleet.fleet, name="home"),
@@ -13,6 +15,7 @@ urlpatterns = [
     path("hosts/<slug:name>/config/", hosts.host_config, name="host-config"),
     path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
+    path("hosts/<slug:name>/profiles/", hosts.host_profiles, name="host-profiles"),
     # Instances (names are checked against LXD's rule in the views, for a clear 400)
     path("instances/create/", instances.instance_create, name="instance-create"),
     path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),
@@ -42,16 +45,18 @@ urlpatterns = [
     path(instance + "files/mkdir/", files.file_mkdir, name="instance-file-mkdir"),
     path(instance + "files/delete/", files.file_delete, name="instance-file-delete"),
     path(instance + "snapshots/", snapshots.instance_snapshots, name="instance-snapshots"),
-    path(instance + "snapshots/<str:snap>/", snapshots.snapshot_detail, name="instance-snapshot"),
+    # <path:snap>: a snapshot name with an encoded '/' (a%2Fb arrives decoded) still reaches the
+    # view and is refused with the rule; the detail route comes last, as it matches the others.
     path(
-        instance + "snapshots/<str:snap>/restore/",
+        instance + "snapshots/<path:snap>/restore/",
         snapshots.snapshot_restore,
         name="instance-snapshot-restore",
     ),
     path(
-        instance + "snapshots/<str:snap>/rename/", snapshots.snapshot_rename, name="instance-snapshot-rename"
+        instance + "snapshots/<path:snap>/rename/", snapshots.snapshot_rename, name="instance-snapshot-rename"
     ),
     path(
-        instance + "snapshots/<str:snap>/delete/", snapshots.snapshot_delete, name="instance-snapshot-delete"
+        instance + "snapshots/<path:snap>/delete/", snapshots.snapshot_delete, name="instance-snapshot-delete"
     ),
+    path(instance + "snapshots/<path:snap>/", snapshots.snapshot_detail, name="instance-snapshot"),
 ]

@@ -90,6 +90,12 @@ def test_an_interrupted_websocket_upload_leaves_nothing(live, lab, instance):
     assert gone_soon(lab, instance, "/root/cut"), "the partial file stayed"
 
 
+def test_a_websocket_upload_to_a_bad_instance_name_is_refused_with_the_rule(live):
+    reply = ws_upload(live.url, session_for(live), HOST, "a_b", "/root/x", [b"x"], 1)
+    assert reply["type"] == "error" and reply["status"] == 400
+    assert "is not a valid instance name" in reply["message"]
+
+
 def test_viewers_cannot_upload_over_the_websocket(live, lab, instance):
     live.manage(
         "shell",

@@ -181,7 +181,7 @@ def test_bad_filters_are_refused_with_a_message(admin_client, db):
     response = admin_client.get(reverse("task-list"), {"instance": "no spaces/allowed", "status": "bogus"})
     body = response.content.decode()
     assert response.status_code == 400
-    assert "only letters, digits and hyphens" in body and "bogus" in body
+    assert "letters, digits and hyphens, starting with a letter" in body and "bogus" in body
 
 
 def test_the_user_shown_comes_from_the_audit_trail_when_the_task_has_none(admin_client, admin_user, db):

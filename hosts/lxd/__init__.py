@@ -4,6 +4,7 @@ from .client import LXDClient, Operation
 from .errors import (
     CertificateMismatch,
     HostUnreachable,
+    InvalidName,
     LXDAPIError,
     LXDError,
     NotLXD,
@@ -17,6 +18,7 @@ __all__ = [
     "LXDError",
     "LXDAPIError",
     "HostUnreachable",
+    "InvalidName",
     "NotLXD",
     "NotTrusted",
     "CertificateMismatch",

@@ -31,6 +31,7 @@ from .errors import (
 )
 from .files import FilesAPI
 from .instances import InstancesAPI
+from .names import check_path
 from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
@@ -214,12 +215,16 @@ class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
         timeout: float | tuple[float, float] | None = None,
         stream: bool = False,
         project_scoped: bool = True,
+        encoded_slash_ok: bool = False,
     ) -> requests.Response:
         """Send one request; map transport failures to LXDError subclasses.
 
         A redirect is never followed (LXD's API has none: a host that answers 3xx is refused
         with HostRedirected).  Unless `stream`, the body is read here, at most max_body bytes.
+        A path whose name segments would not stay names (`..`, an encoded '/') is refused:
+        InvalidName.
         """
+        check_path(path, encoded_slash_ok=encoded_slash_ok)
         params = dict(params or {})
         if project_scoped and self.project != "default":
             params.setdefault("project", self.project)

@@ -70,6 +70,12 @@ class NotTrusted(LXDAPIError):
         super().__init__(message, 403)
 
 
+class InvalidName(LXDError):
+    """A name that breaks LXD's rule for it, or would not stay one segment of an API path."""
+
+    http_status = 400
+
+
 class OperationFailed(LXDError):
     """An async operation ended in Failure or Cancelled; `message` is LXD's `err`."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import LXDAPIError, LXDError
+from .errors import InvalidName, LXDAPIError, LXDError
 
 if TYPE_CHECKING:
     from .client import Operation
@@ -82,13 +82,17 @@ class InstancesAPI:
 
     def resolve_image(self, reference: str) -> str:
         """An alias or a (partial) fingerprint -> the full fingerprint, as this host knows it."""
-        try:
-            return self.get(f"/1.0/images/aliases/{_q(reference)}")["target"]
+        try:  # aliases may hold a '/' (debian/12); LXD reads %2F inside the segment
+            return self.get(f"/1.0/images/aliases/{_q(reference)}", encoded_slash_ok=True)["target"]
+        except InvalidName as exc:
+            raise ImageNotFound(reference, self.label) from exc
         except LXDAPIError as exc:
             if exc.error_code != 404:
                 raise
         try:
             return self.image(reference)["fingerprint"]
+        except InvalidName as exc:
+            raise ImageNotFound(reference, self.label) from exc
         except LXDAPIError as exc:
             if exc.error_code in (400, 404):
                 raise ImageNotFound(reference, self.label) from exc

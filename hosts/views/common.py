@@ -1,8 +1,11 @@
 """Small helpers shared by the views."""
 
+from functools import wraps
+
 from django.shortcuts import render
 
 from ..lxd import LXDError
+from ..lxd.names import NameRule
 
 
 def render_lxd_error(request, exc: LXDError, *, title: str = "LXD refused", status: int | None = None):
@@ -34,3 +37,25 @@ def config_changes(original: dict, edited: dict[str, str]) -> dict[str, str]:
     }
     changes.update({key: "" for key in original if key not in edited})
     return changes
+
+
+def lxd_names(**rules: NameRule):
+    """Check the LXD names a URL carries (URL keyword -> rule) before the view runs: a bad one
+    is a 400 page naming the rule, and never reaches LXD."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, *args, **kwargs):
+            for key, rule in rules.items():
+                if key in kwargs and (error := rule.error(kwargs[key])) is not None:
+                    return render(
+                        request,
+                        "hosts/error.html",
+                        {"title": f"Invalid {rule.what}", "message": error},
+                        status=400,
+                    )
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

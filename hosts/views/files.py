@@ -27,6 +27,7 @@ from .. import paths, uploads
 from ..audit import audited
 from ..lxd import LXDError
 from ..lxd.client import iter_chunks
+from ..lxd.names import INSTANCE
 from ..models import Host
 from ..roles import OPERATOR, role_required
 
@@ -46,6 +47,8 @@ def files_view(view):
     @wraps(view)
     def wrapped(request, host, name):
         host_obj = get_object_or_404(Host, name=host)
+        if (error := INSTANCE.error(name)) is not None:
+            return _refuse(request, host_obj, name, error, 400)
         try:
             return view(request, host_obj, name)
         except (paths.BadPath, uploads.UploadRefused, Refused) as exc:

@@ -3,14 +3,16 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..audit import audited, record
 from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
 from ..lxd.client import parse_endpoint
+from ..lxd.names import PROFILE
 from ..models import Host
+from ..policy import OPERATOR_CONFIG_HELP
 from ..registration import (
     ConfirmationNeeded,
     RegistrationError,
@@ -98,6 +100,15 @@ def _server_sections(info: dict) -> dict:
     }
 
 
+def _profile_rows(host: Host, on_host: list[str]) -> list[dict]:
+    """Each profile of the host, and each allowed one it no longer has, with its mark."""
+    allowed = set(host.operator_profiles or ())
+    return [
+        {"name": name, "allowed": name in allowed, "missing": name not in on_host}
+        for name in sorted(set(on_host) | allowed)
+    ]
+
+
 @require_safe
 def host_detail(request, name):
     host = get_object_or_404(Host, name=name)
@@ -105,7 +116,41 @@ def host_detail(request, name):
     context = {"host": host, "state": state, "config_text": config_to_text((state.info or {}).get("config"))}
     if state.online:
         context["sections"] = _server_sections(state.info)
+        context["policy_help"] = OPERATOR_CONFIG_HELP
+        try:
+            context["profiles"] = _profile_rows(host, host.client().profiles())
+        except LXDError as exc:
+            context["profiles_error"] = str(exc)
     return render(request, "hosts/host_detail.html", context, status=200 if state.online else 502)
+
+
+@require_POST
+@role_required(ADMIN)
+def host_profiles(request, name):
+    """Mark the profiles operators may attach on this host (every checked box; the rest unmarked)."""
+    host = get_object_or_404(Host, name=name)
+    chosen = sorted(set(request.POST.getlist("profile")))
+    if bad := [error for profile in chosen if (error := PROFILE.error(profile))]:
+        return render(
+            request, "hosts/error.html", {"title": "Invalid profile", "message": bad[0]}, status=400
+        )
+    try:
+        on_host = host.client().profiles()
+    except LXDError as exc:
+        return render_lxd_error(request, exc, title=f"Cannot read the profiles of {host.name}")
+    # an allowed profile the host no longer has may still be unmarked, never newly marked
+    unknown = [p for p in chosen if p not in on_host and p not in (host.operator_profiles or ())]
+    if unknown:
+        message = f"{host.name} has no profile {unknown[0]}."
+        return render(
+            request, "hosts/error.html", {"title": "No such profile", "message": message}, status=400
+        )
+    with audited(request, "host.operator_profiles", host=host, target=", ".join(chosen) or "(none)"):
+        Host.objects.filter(pk=host.pk).update(operator_profiles=chosen)
+    messages.success(
+        request, f"Operators may attach on {host.name}: {', '.join(chosen) or 'no profile at all'}."
+    )
+    return redirect("host-detail", name=host.name)
 
 
 @require_http_methods(["GET", "POST"])

@@ -15,14 +15,16 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
 from ..create import CreateSpec, create_instance
-from ..fleet import InstanceRow, instance_name_error, render_row
+from ..fleet import InstanceRow, render_row
 from ..instance_detail import detail_context
 from ..instance_forms import ActionForm, BulkForm, InstanceCreateForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.instances import STATE_ACTIONS
+from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
+from ..policy import OPERATOR_CONFIG_HELP, PolicyRefused
 from ..roles import OPERATOR, has_role, role_required
-from .common import render_lxd_error
+from .common import lxd_names, render_lxd_error
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
 # on a busy host. Following the operation has its own, longer, timeouts.
@@ -33,20 +35,10 @@ def _host(name: str) -> Host:
     return get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
 
 
-def _invalid_name(request, name: str):
-    error = instance_name_error(name)
-    if error is None:
-        return None
-    return render(
-        request, "hosts/error.html", {"title": "Invalid instance name", "message": error}, status=400
-    )
-
-
 @require_safe
+@lxd_names(name=INSTANCE)
 def instance_detail(request, host, name):
     host = _host(host)
-    if bad := _invalid_name(request, name):
-        return bad
     client = host.client(timeout=ACTION_TIMEOUT)
     try:
         instance = client.instance(name)
@@ -57,11 +49,10 @@ def instance_detail(request, host, name):
 
 
 @require_safe
+@lxd_names(name=INSTANCE)
 def instance_row(request, host, name):
     """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
     host = _host(host)
-    if bad := _invalid_name(request, name):
-        return bad
     try:
         instance = host.client(timeout=ACTION_TIMEOUT).instance(name)
     except LXDAPIError as exc:
@@ -76,14 +67,9 @@ def instance_row(request, host, name):
 
 
 @require_safe
+@lxd_names(name=INSTANCE, filename=LOG_FILE)
 def instance_log(request, host, name, filename):
     host = _host(host)
-    if bad := _invalid_name(request, name):
-        return bad
-    if "/" in filename or filename.startswith("."):
-        return render(
-            request, "hosts/error.html", {"title": "Invalid log name", "message": filename}, status=400
-        )
     try:
         text, truncated = host.client(timeout=ACTION_TIMEOUT).instance_log(name, filename)
     except LXDError as exc:
@@ -143,12 +129,11 @@ def _form_error(request, form: forms.Form, title: str):
 
 @require_POST
 @role_required(OPERATOR)
+@lxd_names(name=INSTANCE)
 def instance_action(request, host, name, action):
     if action not in STATE_ACTIONS:
         raise Http404(f"no action {action}")
     host = _host(host)
-    if bad := _invalid_name(request, name):
-        return bad
     form = ActionForm(request.POST)
     if not form.is_valid():
         return _form_error(request, form, f"Cannot {action} {name}")
@@ -162,10 +147,9 @@ def instance_action(request, host, name, action):
 
 @require_http_methods(["GET", "POST"])
 @role_required(OPERATOR)
+@lxd_names(name=INSTANCE)
 def instance_delete(request, host, name):
     host = _host(host)
-    if bad := _invalid_name(request, name):
-        return bad
     client = host.client(timeout=ACTION_TIMEOUT)
     if request.method == "GET":
         try:
@@ -223,7 +207,7 @@ def instance_bulk(request):
     for host_name, name in picked:
         if host_name not in clients:
             jobs.append((LXDAPIError(f"no registered host named {host_name}", 404), host_name, name))
-        elif error := instance_name_error(name):
+        elif error := INSTANCE.error(name):
             jobs.append((LXDAPIError(error, 400), host_name, name))
         else:
             jobs.append((clients[host_name], host_name, name))
@@ -266,12 +250,18 @@ def _image_aliases(hosts: list[Host]) -> list[str]:
 def instance_create(request):
     hosts = list(Host.objects.select_related("client_certificate"))
     host_names = [host.name for host in hosts]
+    # what an operator may write, shown on the form (hosts/policy.py decides)
+    limits = {
+        "policy_help": OPERATOR_CONFIG_HELP,
+        "operator_profiles": [(host.name, host.operator_profiles) for host in hosts],
+    }
     if request.method == "GET":
         form = InstanceCreateForm(initial={"host": request.GET.get("host", "")}, host_names=host_names)
-        return render(request, "hosts/instance_create.html", {"form": form, "aliases": _image_aliases(hosts)})
+        context = {"form": form, "aliases": _image_aliases(hosts), **limits}
+        return render(request, "hosts/instance_create.html", context)
     form = InstanceCreateForm(request.POST, host_names=host_names)
     if not form.is_valid():
-        return render(request, "hosts/instance_create.html", {"form": form}, status=400)
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=400)
     data = form.cleaned_data
     by_name = {host.name: host for host in hosts}
     host = by_name[data["host"]]
@@ -281,13 +271,17 @@ def instance_create(request):
         image_host=by_name.get(data["image_host"]) if data["image_host"] else None,
         profiles=data["profiles"],
         config=form.config_dict(),
+        devices=data["devices"],
         start=data["start"],
     )
     try:
         outcome = create_instance(request, host, spec)
+    except PolicyRefused as exc:
+        form.add_error(None, f"Not created: {exc}")
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
     except LXDError as exc:
         form.add_error(None, f"{host.name} refused to create {spec.name}: {exc}")
-        return render(request, "hosts/instance_create.html", {"form": form}, status=exc.http_status)
+        return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
     for note in outcome.notes:
         messages.info(request, note)
     if outcome.start_error is not None:

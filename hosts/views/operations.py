@@ -3,7 +3,6 @@ Every operation goes through hosts.operations.safe_operation before a template s
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 
 from django.contrib import messages
@@ -14,12 +13,12 @@ from django.views.decorators.http import require_POST, require_safe
 
 from ..audit import audited
 from ..lxd import LXDAPIError, LXDError
+from ..lxd.names import OPERATION
 from ..models import AuditEntry, Host
 from ..operations import operation_sort_key, safe_operation
 from ..roles import OPERATOR, role_required
-from .common import render_lxd_error
+from .common import lxd_names, render_lxd_error
 
-_OP_ID = re.compile(r"^[0-9a-fA-F-]{8,64}$")
 MAX_WAIT = 60
 
 
@@ -59,13 +58,8 @@ def operation_list(request):
     return render(request, template, context)
 
 
-def _checked(request, host: str, op_id: str):
-    host = get_object_or_404(Host.objects.select_related("client_certificate"), name=host)
-    if not _OP_ID.match(op_id):
-        return host, render(
-            request, "hosts/error.html", {"title": "Invalid operation id", "message": op_id}, status=400
-        )
-    return host, None
+def _host(host: str) -> Host:
+    return get_object_or_404(Host.objects.select_related("client_certificate"), name=host)
 
 
 def _op_response(request, host: Host, op: dict, error: str = "", status: int = 200):
@@ -85,10 +79,9 @@ def _gone(op_id: str) -> dict:
 
 @require_POST
 @role_required(OPERATOR)
+@lxd_names(op_id=OPERATION)
 def operation_cancel(request, host, op_id):
-    host, bad = _checked(request, host, op_id)
-    if bad:
-        return bad
+    host = _host(host)
     client = host.client()
     try:
         with audited(request, "operation.cancel", host=host, target=op_id) as entry:
@@ -110,12 +103,11 @@ def operation_cancel(request, host, op_id):
     return _op_response(request, host, op)
 
 
+@lxd_names(op_id=OPERATION)
 def operation_wait(request, host, op_id):
     """Wait up to ?timeout= seconds for the operation (LXD answers 200 even if it failed, and
     with the still-running operation on timeout: the row shows which)."""
-    host, bad = _checked(request, host, op_id)
-    if bad:
-        return bad
+    host = _host(host)
     try:
         timeout = max(1, min(MAX_WAIT, int(request.GET.get("timeout", "10"))))
     except ValueError:

@@ -18,9 +18,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from ..audit import audited
 from ..lxd import LXDError
+from ..lxd.names import INSTANCE, SNAPSHOT
 from ..models import Host
 from ..roles import OPERATOR, role_required
-from .common import config_value, render_lxd_error
+from .common import config_value, lxd_names, render_lxd_error
 from .files import instance_url
 
 
@@ -36,10 +37,8 @@ def validate_snapshot_name(raw: str | None, *, required: bool = True) -> str:
         if required:
             raise BadSnapshot("Give the snapshot a name.")
         return ""
-    if "/" in name or any(ch.isspace() for ch in name) or "\x00" in name:
-        raise BadSnapshot(f"{name!r} is not a valid snapshot name: no spaces or '/'.")
-    if len(name) > 255:
-        raise BadSnapshot("A snapshot name is at most 255 characters.")
+    if (error := SNAPSHOT.error(name)) is not None:
+        raise BadSnapshot(error)
     return name
 
 
@@ -68,6 +67,7 @@ def snapshot_view(view):
     """Host lookup; bad input and LXD failures become the page (or panel) with the message."""
 
     @wraps(view)
+    @lxd_names(name=INSTANCE, snap=SNAPSHOT)
     def wrapped(request, host, name, **kwargs):
         host_obj = get_object_or_404(Host, name=host)
         try:

@@ -9,7 +9,6 @@ Rows change live over the page's websocket (topic `tasks` with the same filters)
 
 from __future__ import annotations
 
-import re
 from urllib.parse import urlencode
 
 from django import forms
@@ -20,16 +19,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_safe
 
 from ..fragments import op_context
+from ..lxd.names import INSTANCE
 from ..models import AuditEntry, Host, Task, validate_host_name
 from ..tasklog import task_message
 
 PAGE_SIZE = 50
-INSTANCE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,62}$")
 
 
 def _validate_instance_name(value: str) -> None:
-    if not INSTANCE_NAME_RE.match(value):
-        raise forms.ValidationError("An instance name has only letters, digits and hyphens.")
+    if error := INSTANCE.error(value):
+        raise forms.ValidationError(error)
 
 
 class TaskFilterForm(forms.Form):

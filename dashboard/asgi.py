@@ -11,6 +11,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard import body_limit  # noqa: E402
 from dashboard.backpressure import StreamBackpressure  # noqa: E402
 from hosts.routing import websocket_urlpatterns  # noqa: E402
 
@@ -19,6 +20,9 @@ from hosts.routing import websocket_urlpatterns  # noqa: E402
 http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DASHBOARD_SERVE_STATIC else django_asgi_app
 # Streamed responses (file downloads) go no faster than the client reads: see backpressure.py.
 http_app = StreamBackpressure(http_app)
+
+# Request bodies over the limit are refused by daphne itself, before they are read.
+body_limit.install()
 
 application = ProtocolTypeRouter(
     {

@@ -183,6 +183,12 @@ DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 10
 # Plain HTTP uploads (multipart form without JavaScript, raw PUT): daphne keeps the whole body in
 # memory before the view runs, so they are capped lower; the page's websocket upload streams.
 DASHBOARD_MAX_HTTP_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_HTTP_UPLOAD_BYTES", 64 * 1024**2))
+# Every other request body (forms, htmx posts): refused with 413 before daphne reads it when
+# larger (dashboard/body_limit.py).  Django's own limit on form data, plus room for multipart framing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's default, named here because the next line uses it
+DASHBOARD_MAX_REQUEST_BODY_BYTES = int(
+    os.environ.get("DASHBOARD_MAX_REQUEST_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
+)
 DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
 
 LOGGING = {

@@ -9,8 +9,13 @@ import os
 import secrets
 from pathlib import Path
 
+from dashboard import datadir
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / "var"))
+DATABASE_PATH = Path(os.environ.get("DASHBOARD_DB", DATA_DIR / "dashboard.sqlite3"))
+# Private (0700) or we refuse to start; the database file is created 0600.
+datadir.prepare(DATA_DIR, DATABASE_PATH)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -29,7 +34,6 @@ def _env_list(name: str, default: list[str]) -> list[str]:
 
 def _secret_from_file(name: str) -> str:
     """A per-installation secret, created once with owner-only permissions."""
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / name
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -114,7 +118,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DASHBOARD_DB", str(DATA_DIR / "dashboard.sqlite3")),
+        "NAME": str(DATABASE_PATH),
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }

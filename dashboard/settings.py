@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,6 +169,20 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Sent on every response (dashboard/csp.py).  Scripts: our own files only (no inline script, no
+# eval).  Styles allow 'unsafe-inline': templates set widths in style attributes (progress bars),
+# htmx sets styles while it swaps, and xterm.js (a later console) injects its own; an injected
+# style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "connect-src": ["'self'"],  # websockets to our own origin included
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 if PRODUCTION:
     SECURE_SSL_REDIRECT = _env_bool("DASHBOARD_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("DASHBOARD_HSTS_SECONDS", "31536000"))

@@ -7,6 +7,7 @@ run the dashboard with no configuration at all.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from dashboard import datadir
@@ -79,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "axes",
     "hosts",
 ]
 
@@ -94,6 +96,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a refused (locked out) login into the login page with the reason; last, as axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -147,6 +151,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+
+# Login throttling (django-axes, see dashboard/login_throttle.py): after this many failed logins
+# for a user name, or from one address, logins are refused for DASHBOARD_LOGIN_LOCK_SECONDS.
+DASHBOARD_LOGIN_FAILURE_LIMIT = int(os.environ.get("DASHBOARD_LOGIN_FAILURE_LIMIT", "5"))
+DASHBOARD_LOGIN_LOCK_SECONDS = int(os.environ.get("DASHBOARD_LOGIN_LOCK_SECONDS", "900"))
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = DASHBOARD_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=DASHBOARD_LOGIN_LOCK_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts DASHBOARD_LOGIN_LOCK_SECONDS from the last counted failure; attempts during it
+# are refused without extending it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.locked_out"
+# axes' AccessLog would keep a row for every successful login, forever; failures (AccessAttempt)
+# expire with the lock.
+AXES_DISABLE_ACCESS_LOG = True
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

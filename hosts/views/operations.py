@@ -110,6 +110,7 @@ def operation_cancel(request, host, op_id):
     return _op_response(request, host, op)
 
 
+@require_safe
 def operation_wait(request, host, op_id):
     """Wait up to ?timeout= seconds for the operation (LXD answers 200 even if it failed, and
     with the still-running operation on timeout: the row shows which)."""

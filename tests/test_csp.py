@@ -75,6 +75,8 @@ def test_pages_run_under_the_policy_with_no_violation(page, live_hosts, instance
         if not url.startswith("/admin/"):
             # htmx and its websocket extension run: the live socket opens (connect-src 'self')
             expect(page.locator("#live")).to_have_attribute("data-live", "open")
+            # htmx reads the first htmx-config only: a page's own would be ignored
+            assert page.locator('meta[name="htmx-config"]').count() == 1, url
         violations += page.evaluate("window.cspViolations")
     # and an htmx request with a swap: the fleet filter
     page.goto("/")

@@ -41,17 +41,22 @@ from django.urls import Resolver404, resolve
 UPLOAD_ROUTE = "instance-file-upload"
 
 
-def body_limit(path: str) -> int:
-    """The largest request body (bytes) accepted for this path."""
+def body_limit(path: str) -> tuple[int, str]:
+    """The largest request body (bytes) accepted for this path, and what a larger one is told."""
     try:
         name = resolve(path).url_name
     except Resolver404:
         name = None
     if name == UPLOAD_ROUTE:
-        from hosts.uploads import max_http_body_bytes
+        from hosts import uploads
 
-        return max_http_body_bytes()
-    return int(settings.DASHBOARD_MAX_REQUEST_BODY_BYTES)
+        # the upload's own message (the body holds more than the file limit plus form framing)
+        return uploads.max_http_body_bytes(), uploads.too_large(uploads.max_http_upload_bytes()).message
+    limit = int(settings.DASHBOARD_MAX_REQUEST_BODY_BYTES)
+    return (
+        limit,
+        f"Request body too large: the limit for this address is {filesizeformat(limit)} ({limit} bytes).",
+    )
 
 
 class BoundedRequest(WebRequest):
@@ -59,13 +64,14 @@ class BoundedRequest(WebRequest):
         super().__init__(*args, **kwargs)
         self.body_received = 0
         self.body_limit: int | None = None
+        self.refusal = ""
         self.refused = False
         # Twisted would parse a POSTed form body into request.args, a second copy in memory
         # that daphne never reads (the application parses the body itself).
         self._parsePOSTFormSubmission = False
 
     def gotLength(self, length):  # noqa: N802 - Twisted's interface
-        self.body_limit = body_limit(self._request_path())
+        self.body_limit, self.refusal = body_limit(self._request_path())
         if length is not None and length > self.body_limit:
             # Twisted answers `Expect: 100-continue` right after this call: drop the header so
             # the client is not invited to send the body we are refusing.
@@ -100,10 +106,7 @@ class BoundedRequest(WebRequest):
     def _refuse(self) -> None:
         self.refused = True
         self.content = BytesIO()  # nothing of the body is kept
-        body = (
-            f"Request body too large: the limit for this address is "
-            f"{filesizeformat(self.body_limit)} ({self.body_limit} bytes).\n"
-        ).encode()
+        body = (self.refusal + "\n").encode()
         self.channel.transport.write(
             b"HTTP/1.1 413 Content Too Large\r\n"
             b"Content-Type: text/plain; charset=utf-8\r\n"

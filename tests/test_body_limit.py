@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from hosts.uploads import max_http_body_bytes
+from hosts.uploads import max_http_body_bytes, max_http_upload_bytes
 from tests.conftest import free_port
 from tests.lab import ROOT
 from tests.raw_http import post_body
@@ -48,7 +48,7 @@ def test_the_upload_route_has_the_upload_limit(live_dashboard):
     assert reply.status == 403 and "CSRF" in reply.text, reply.text
     over = post_body(port(live_dashboard), UPLOAD, max_http_body_bytes() + 1, send_body=False, timeout=10)
     assert over.status == 413, over.text
-    assert f"({max_http_body_bytes()} bytes)" in over.text
+    assert f"upload limit of 64.0\xa0MB ({max_http_upload_bytes()} bytes)" in over.text  # the view's words
 
 
 def test_runserver_refuses_too_large_bodies_too(tmp_path):

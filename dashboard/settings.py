@@ -184,7 +184,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
+# Where `collectstatic` puts the files a reverse proxy serves (with DASHBOARD_SERVE_STATIC=0): not
+# in the data directory by default, which is private to the dashboard's user (datadir.py).
+STATIC_ROOT = Path(os.environ.get("DASHBOARD_STATIC_ROOT", BASE_DIR / "staticfiles"))
 DASHBOARD_SERVE_STATIC = _env_bool("DASHBOARD_SERVE_STATIC", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

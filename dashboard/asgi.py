@@ -7,11 +7,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from dashboard import body_limit  # noqa: E402
 from dashboard.backpressure import StreamBackpressure  # noqa: E402
+from dashboard.origin import SameOriginWebsockets  # noqa: E402
 from hosts.routing import websocket_urlpatterns  # noqa: E402
 
 # The embedded default serves /static/ itself, so `daphne dashboard.asgi:application` is all
@@ -20,9 +21,13 @@ http_app = ASGIStaticFilesHandler(django_asgi_app) if settings.DASHBOARD_SERVE_S
 # Streamed responses (file downloads) go no faster than the client reads: see backpressure.py.
 http_app = StreamBackpressure(http_app)
 
+# Request bodies over the limit are refused by daphne itself, before they are read.
+body_limit.install()
+
 application = ProtocolTypeRouter(
     {
         "http": http_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Only our own pages may open a websocket (scheme, host and port): see origin.py.
+        "websocket": SameOriginWebsockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -7,10 +7,16 @@ run the dashboard with no configuration at all.
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
+
+from dashboard import datadir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / "var"))
+DATABASE_PATH = Path(os.environ.get("DASHBOARD_DB", DATA_DIR / "dashboard.sqlite3"))
+# Private (0700) or we refuse to start; the database file is created 0600.
+datadir.prepare(DATA_DIR, DATABASE_PATH)
 
 
 def _env_bool(name: str, default: bool) -> bool:
@@ -29,7 +35,6 @@ def _env_list(name: str, default: list[str]) -> list[str]:
 
 def _secret_from_file(name: str, make=lambda: secrets.token_urlsafe(50)) -> str:
     """A per-installation secret, created once with owner-only permissions."""
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     path = DATA_DIR / name
     if not path.exists():
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -83,11 +88,13 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    "axes",
     "hosts",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "dashboard.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -97,6 +104,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Turns a refused (locked out) login into the login page with the reason; last, as axes asks.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dashboard.urls"
@@ -122,7 +131,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DASHBOARD_DB", str(DATA_DIR / "dashboard.sqlite3")),
+        "NAME": str(DATABASE_PATH),
         "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
     }
 }
@@ -151,6 +160,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# Login throttling (django-axes, see dashboard/login_throttle.py): after this many failed logins
+# for a user name, or from one address, logins are refused for DASHBOARD_LOGIN_LOCK_SECONDS.
+DASHBOARD_LOGIN_FAILURE_LIMIT = int(os.environ.get("DASHBOARD_LOGIN_FAILURE_LIMIT", "5"))
+DASHBOARD_LOGIN_LOCK_SECONDS = int(os.environ.get("DASHBOARD_LOGIN_LOCK_SECONDS", "900"))
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses a locked-out login before any password check
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = DASHBOARD_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(seconds=DASHBOARD_LOGIN_LOCK_SECONDS)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks
+AXES_RESET_ON_SUCCESS = True
+# The lock lasts DASHBOARD_LOGIN_LOCK_SECONDS from the last counted failure; attempts during it
+# are refused without extending it.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "dashboard.login_throttle.client_address"
+AXES_LOCKOUT_CALLABLE = "dashboard.login_throttle.locked_out"
+# axes' AccessLog would keep a row for every successful login, forever; failures (AccessAttempt)
+# expire with the lock.
+AXES_DISABLE_ACCESS_LOG = True
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -162,16 +192,35 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
+# Where `collectstatic` puts the files a reverse proxy serves (with DASHBOARD_SERVE_STATIC=0): not
+# in the data directory by default, which is private to the dashboard's user (datadir.py).
+STATIC_ROOT = Path(os.environ.get("DASHBOARD_STATIC_ROOT", BASE_DIR / "staticfiles"))
 DASHBOARD_SERVE_STATIC = _env_bool("DASHBOARD_SERVE_STATIC", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_HTTPONLY = True
+# A login lasts this long (Django's default is two weeks).
+DASHBOARD_SESSION_SECONDS = int(os.environ.get("DASHBOARD_SESSION_SECONDS", str(12 * 3600)))
+SESSION_COOKIE_AGE = DASHBOARD_SESSION_SECONDS
 SESSION_COOKIE_SECURE = _env_bool("DASHBOARD_SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Sent on every response (dashboard/csp.py).  Scripts: our own files only (no inline script, no
+# eval).  Styles allow 'unsafe-inline': templates set widths in style attributes (progress bars),
+# htmx sets styles while it swaps, and xterm.js (a later console) injects its own; an injected
+# style cannot run code.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "connect-src": ["'self'"],  # websockets to our own origin included
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 if PRODUCTION:
     SECURE_SSL_REDIRECT = _env_bool("DASHBOARD_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = int(os.environ.get("DASHBOARD_HSTS_SECONDS", "31536000"))
@@ -194,6 +243,12 @@ DASHBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_UPLOAD_BYTES", 10
 # Plain HTTP uploads (multipart form without JavaScript, raw PUT): daphne keeps the whole body in
 # memory before the view runs, so they are capped lower; the page's websocket upload streams.
 DASHBOARD_MAX_HTTP_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_HTTP_UPLOAD_BYTES", 64 * 1024**2))
+# Every other request body (forms, htmx posts): refused with 413 before daphne reads it when
+# larger (dashboard/body_limit.py).  Django's own limit on form data, plus room for multipart framing.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's default, named here because the next line uses it
+DASHBOARD_MAX_REQUEST_BODY_BYTES = int(
+    os.environ.get("DASHBOARD_MAX_REQUEST_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
+)
 DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
 
 LOGGING = {

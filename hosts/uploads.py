@@ -27,6 +27,7 @@ from .lxd.files import PathNotFound
 from .paths import parent_of
 
 CHUNK = 1024 * 1024
+MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the file itself
 
 
 class UploadRefused(Exception):
@@ -49,6 +50,12 @@ def max_http_upload_bytes() -> int:
     """Daphne holds a whole HTTP request body in memory before the view runs (the websocket
     upload does not), so plain HTTP uploads get their own, lower, limit."""
     return min(max_upload_bytes(), int(settings.DASHBOARD_MAX_HTTP_UPLOAD_BYTES))
+
+
+def max_http_body_bytes() -> int:
+    """The largest request body the plain-HTTP upload route reads (dashboard/body_limit.py
+    refuses a larger one before daphne reads it): the file plus the multipart form around it."""
+    return max_http_upload_bytes() + MULTIPART_SLACK
 
 
 def too_large(limit: int) -> UploadRefused:

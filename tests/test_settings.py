@@ -58,3 +58,48 @@ def test_rotate_encryption_key_re_encrypts_with_the_new_key(settings, capsys):
     settings.DASHBOARD_ENCRYPTION_KEYS = ["unrelated"]
     with pytest.raises(RuntimeError, match="cannot be decrypted"):
         ClientCertificate.objects.get(pk=cert.pk).private_key_pem()
+
+
+def manage(data_dir, *args):
+    """A manage.py command in a fresh process started with the common umask 022."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DASHBOARD_"))}
+    env["DASHBOARD_DATA_DIR"] = str(data_dir)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        umask=0o022,
+    )
+
+
+def test_start_refuses_a_data_dir_other_users_can_read(tmp_path):
+    data = tmp_path / "var"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    result = manage(data, "check")
+    assert result.returncode != 0
+    assert "open to other users (mode 0755)" in result.stderr
+    assert f"chmod 700 {data}" in result.stderr
+    assert not (data / "secret_key").exists()  # refused before anything was written there
+
+
+def test_a_fresh_data_dir_and_its_files_are_private(tmp_path):
+    data = tmp_path / "new" / "var"
+    result = manage(data, "migrate", "--noinput", "-v", "0")
+    assert result.returncode == 0, result.stderr
+    assert data.stat().st_mode & 0o777 == 0o700
+    files = {path.name: path.stat().st_mode & 0o777 for path in data.iterdir()}
+    assert {"dashboard.sqlite3", "secret_key", "encryption_key"} <= files.keys()
+    assert set(files.values()) == {0o600}, files
+
+
+def test_an_existing_database_file_is_made_private(tmp_path):
+    data = tmp_path / "var"
+    data.mkdir(mode=0o700)
+    (data / "dashboard.sqlite3").touch(mode=0o644)
+    (data / "dashboard.sqlite3").chmod(0o644)
+    assert manage(data, "migrate", "--noinput", "-v", "0").returncode == 0
+    assert (data / "dashboard.sqlite3").stat().st_mode & 0o777 == 0o600

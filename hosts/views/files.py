@@ -32,7 +32,6 @@ from ..models import Host
 from ..roles import OPERATOR, role_required
 
 CHUNK = 1024 * 1024
-MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the file itself
 
 
 class Refused(Exception):
@@ -217,7 +216,7 @@ def file_upload(request, host: Host, name: str):
         verb = "Replaced" if upload.replaces else "Created"
         return _plain(f"{verb} {upload.path} ({written} bytes).", 200 if upload.replaces else 201)
 
-    if length is not None and length > limit + MULTIPART_SLACK:
+    if length is not None and length > uploads.max_http_body_bytes():
         raise uploads.too_large(limit)  # refuse before parsing a body we would throw away
     try:
         form = request.POST

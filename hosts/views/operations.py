@@ -103,6 +103,7 @@ def operation_cancel(request, host, op_id):
     return _op_response(request, host, op)
 
 
+@require_safe
 @lxd_names(op_id=OPERATION)
 def operation_wait(request, host, op_id):
     """Wait up to ?timeout= seconds for the operation (LXD answers 200 even if it failed, and

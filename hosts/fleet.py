@@ -81,6 +81,12 @@ def global_addresses(state: dict | None) -> tuple[list[str], list[str]]:
     return ipv4, ipv6
 
 
+def row_config(config: dict | None) -> dict:
+    """The only config keys a fleet row reads (image_label): what the relay copies to every
+    browser's socket, so no other key (environment.*, cloud-init, ...) ever travels there."""
+    return {k: v for k, v in (config or {}).items() if k.startswith("image.") or k == "volatile.base_image"}
+
+
 def image_label(instance: dict) -> str:
     config = instance.get("config") or {}
     os_name = config.get("image.os", "")

@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
 from ..audit import audited, record
+from ..config_view import config_entries
 from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
@@ -102,7 +103,8 @@ def _server_sections(info: dict) -> dict:
 def host_detail(request, name):
     host = get_object_or_404(Host, name=name)
     state = check_host(host)
-    context = {"host": host, "state": state, "config_text": config_to_text((state.info or {}).get("config"))}
+    config = config_entries((state.info or {}).get("config"), request.user)
+    context = {"host": host, "state": state, "config": config}
     if state.online:
         context["sections"] = _server_sections(state.info)
     return render(request, "hosts/host_detail.html", context, status=200 if state.online else 502)

@@ -137,6 +137,10 @@ DASHBOARD_RELAY = os.environ.get("DASHBOARD_RELAY") or (
     "external" if os.environ.get("REDIS_URL") else "embedded"
 )
 
+# Browser sockets close when their login ends (hosts/socket_auth.py: signals over the channel
+# layer); as a backstop each socket also re-checks its session this often (and at its expiry).
+DASHBOARD_SOCKET_RECHECK_SECONDS = int(os.environ.get("DASHBOARD_SOCKET_RECHECK_SECONDS", "3600"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

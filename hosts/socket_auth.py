@@ -1,0 +1,239 @@
+"""Browser sockets follow their login: a socket closes within moments of its user logging
+out, being deactivated, deleted or losing its role, or of its session ending.
+
+Nothing polls.  Signals (`user_logged_out`; a user saved, deleted or moved between groups; a
+role group renamed or deleted) publish a small fact over the channel layer to a group per
+session and a group per user.  Every socket sits in the two groups of its own login (through
+the channel Channels gives each consumer).  Told "session ended", a socket closes; told "user
+changed", it checks its own session once against the database, as Django checks a request
+(active user, session not expired, session hash still valid after a password change, role).
+So 1,000 idle sockets cost no queries, and a change costs one check per socket of that user.
+
+Backstop, for what no signal reports (a queryset `.update()`, a session row deleted or
+expired, a change made by another process while the channel layer is in-memory): each socket
+closes at its session's expiry, and checks itself every DASHBOARD_SOCKET_RECHECK_SECONDS (jittered),
+which also renews its group memberships (channel layers forget one after a day).
+
+Close codes: 4401 the login is gone (logged out, session over, password changed, user
+deleted); 4403 still logged in but no longer allowed (deactivated, role lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import random
+import time
+from dataclasses import dataclass
+from importlib import import_module
+from types import SimpleNamespace
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib import auth
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+
+from .roles import RANK, user_role
+
+log = logging.getLogger(__name__)
+
+SESSION_ENDED = "auth.session_ended"  # handled by a consumer's auth_session_ended
+USER_CHANGED = "auth.user_changed"  # handled by a consumer's auth_user_changed
+LOGGED_OUT, NOT_ALLOWED = 4401, 4403
+
+
+def session_group(session_key: str) -> str:
+    # A hash: group names travel through the layer (Redis), a session key is a credential.
+    return "auth.session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def user_group(user_id: int) -> str:
+    return f"auth.user.{user_id}"
+
+
+# -- publishing (sync: signal receivers) -----------------------------------------------------
+
+
+def _publish(group: str, kind: str) -> None:
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, {"type": kind})
+    except Exception:
+        # Never fail the logout or the user's save for this: the sockets' backstop re-check
+        # closes them later (within DASHBOARD_SOCKET_RECHECK_SECONDS).
+        log.exception("could not tell the sockets of %s", group)
+
+
+def publish_after_commit(group: str, kind: str) -> None:
+    """After the commit, so a socket that re-checks reads the new state."""
+    transaction.on_commit(lambda: _publish(group, kind))
+
+
+def _logged_out(sender, request, user, **kwargs) -> None:
+    key = getattr(getattr(request, "session", None), "session_key", None)
+    if key:
+        publish_after_commit(session_group(key), SESSION_ENDED)
+
+
+def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # every login saves last_login: nothing a socket must re-check
+    publish_after_commit(user_group(instance.pk), USER_CHANGED)
+
+
+def _user_deleted(sender, instance, **kwargs) -> None:
+    publish_after_commit(user_group(instance.pk), USER_CHANGED)
+
+
+def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    if action == "pre_clear" and reverse:  # group.user_set.clear(): who is in it, before
+        instance._socket_auth_users = list(instance.user_set.values_list("pk", flat=True))
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if not reverse:
+        user_ids = [instance.pk]
+    elif action == "post_clear":
+        user_ids = getattr(instance, "_socket_auth_users", [])
+    else:
+        user_ids = list(pk_set or [])
+    for user_id in user_ids:
+        publish_after_commit(user_group(user_id), USER_CHANGED)
+
+
+def _group_changing(sender, instance, **kwargs) -> None:
+    """A role is a group's name: renaming or deleting a group changes its members' roles."""
+    if instance.pk is None:
+        return
+    for user_id in instance.user_set.values_list("pk", flat=True):
+        publish_after_commit(user_group(user_id), USER_CHANGED)
+
+
+def connect_signals() -> None:
+    user_model = auth.get_user_model()
+    uid = "socket-auth-"
+    auth.signals.user_logged_out.connect(_logged_out, dispatch_uid=uid + "logout")
+    post_save.connect(_user_saved, sender=user_model, dispatch_uid=uid + "user-save")
+    post_delete.connect(_user_deleted, sender=user_model, dispatch_uid=uid + "user-delete")
+    m2m_changed.connect(_groups_changed, sender=user_model.groups.through, dispatch_uid=uid + "groups")
+    post_save.connect(_group_changing, sender=Group, dispatch_uid=uid + "group-save")
+    pre_delete.connect(_group_changing, sender=Group, dispatch_uid=uid + "group-delete")
+
+
+# -- checking one socket's login (sync, in a worker thread) -----------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    close_code: int | None  # None: the socket may stay
+    role: str | None = None
+    expires_at: float = 0.0  # the session's expiry (unix time)
+
+
+def _session_expiry(store) -> float:
+    if hasattr(store, "get_model_class"):  # database-backed sessions know their row's expiry
+        expiry = (
+            store.get_model_class()
+            .objects.filter(session_key=store.session_key)
+            .values_list("expire_date", flat=True)
+            .first()
+        )
+        if expiry is not None:
+            return expiry.timestamp()
+    return store.get_expiry_date().timestamp()
+
+
+def check_login(session_key: str | None, user_id: int, role: str) -> Verdict:
+    """What Django would decide for an HTTP request of this session now, and whether the
+    user still has `role`."""
+    if not session_key:
+        return Verdict(LOGGED_OUT)
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    user = auth.get_user(SimpleNamespace(session=store))  # hash and is_active checks included
+    if not user.is_authenticated or user.pk != user_id:
+        inactive = auth.get_user_model().objects.filter(pk=user_id, is_active=False).exists()
+        return Verdict(NOT_ALLOWED if inactive else LOGGED_OUT)
+    current = user_role(user)
+    if current is None or RANK[current] < RANK[role]:
+        return Verdict(NOT_ALLOWED, current)
+    return Verdict(None, current, _session_expiry(store))
+
+
+_check = database_sync_to_async(check_login, thread_sensitive=False)
+
+
+# -- the consumer side ------------------------------------------------------------------------
+
+
+class LoginBound:
+    """Mixin for a websocket consumer.  Call `bind_login(role)` once the user is known to be
+    allowed (it returns False if the login is already gone), `unbind_login()` in disconnect,
+    and implement `revoked(code, message)` (tell the page, then close) and, optionally,
+    `role_changed(role)`."""
+
+    async def bind_login(self, role: str) -> bool:
+        self.login_role = role
+        self.login_session = getattr(self.scope.get("session"), "session_key", None)
+        self.login_user_id = self.scope["user"].pk
+        self.login_timer: asyncio.Task | None = None
+        self.login_groups = [user_group(self.login_user_id)]
+        if self.login_session:
+            self.login_groups.append(session_group(self.login_session))
+        await self._join_login_groups()
+        verdict = await _check(self.login_session, self.login_user_id, role)
+        if verdict.close_code is not None:
+            return False
+        self.login_timer = asyncio.get_running_loop().create_task(
+            self._login_backstop(verdict.expires_at), name="socket-login-backstop"
+        )
+        return True
+
+    async def unbind_login(self) -> None:
+        timer = getattr(self, "login_timer", None)
+        if timer is not None:
+            timer.cancel()
+            await asyncio.gather(timer, return_exceptions=True)
+        for group in getattr(self, "login_groups", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def _join_login_groups(self) -> None:
+        for group in self.login_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def auth_session_ended(self, message: dict) -> None:
+        await self.revoked(LOGGED_OUT, "You logged out: log in again to see live updates.")
+
+    async def auth_user_changed(self, message: dict) -> None:
+        await self._recheck()
+
+    async def _recheck(self) -> Verdict:
+        verdict = await _check(self.login_session, self.login_user_id, self.login_role)
+        if verdict.close_code == LOGGED_OUT:
+            await self.revoked(LOGGED_OUT, "Your session ended: log in again to see live updates.")
+        elif verdict.close_code is not None:
+            await self.revoked(NOT_ALLOWED, "Your account may no longer use this.")
+        else:
+            await self.role_changed(verdict.role)
+        return verdict
+
+    async def _login_backstop(self, expires_at: float) -> None:
+        every = settings.DASHBOARD_SOCKET_RECHECK_SECONDS
+        while True:
+            jittered = every * random.uniform(0.75, 1.0)  # noqa: S311 - spreads the checks, no secret
+            wait = min(jittered, expires_at - time.time() + 0.5)
+            await asyncio.sleep(max(wait, 0.0))
+            verdict = await self._recheck()
+            if verdict.close_code is not None:
+                return
+            expires_at = verdict.expires_at
+            await self._join_login_groups()  # renews the memberships before the layer drops them
+
+    async def revoked(self, code: int, message: str) -> None:
+        raise NotImplementedError
+
+    async def role_changed(self, role: str) -> None:
+        """The user's role may have changed (still at least the socket's role)."""

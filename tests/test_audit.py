@@ -34,3 +34,17 @@ def test_audit_is_for_admins_only(client, django_user_model):
     user.groups.add(Group.objects.get(name="operator"))
     client.force_login(user)
     assert client.get(reverse("audit")).status_code == 403
+
+
+def test_a_long_target_is_kept_whole(admin_client, unix_host, lab):
+    from tests.files_helpers import container, mkdir
+
+    with container(lab.d1) as name:
+        parent = "/root/" + "a" * 250 + "/" + "b" * 250
+        mkdir(lab.d1, name, "/root/" + "a" * 250)
+        mkdir(lab.d1, name, parent)
+        url = reverse("instance-file-mkdir", args=["lab1", name])
+        assert admin_client.post(url, {"dir": parent, "name": "c" * 250}).status_code == 302
+    entry = AuditEntry.objects.get(action="file.mkdir", outcome="ok")
+    assert entry.target == f"{name}:{parent}/{'c' * 250}"
+    assert len(entry.target) > 512

@@ -27,7 +27,6 @@ import random
 import time
 from dataclasses import dataclass
 from importlib import import_module
-from types import SimpleNamespace
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -37,6 +36,7 @@ from django.contrib import auth
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
+from django.utils.crypto import constant_time_compare
 
 from .roles import RANK, user_role
 
@@ -147,14 +147,31 @@ def _session_expiry(store) -> float:
     return store.get_expiry_date().timestamp()
 
 
+def _session_user(store):
+    """The active user this session is logged in as, or None: Django's own request check
+    (auth.get_user) without its side effects (it flushes or re-keys the session)."""
+    user_id, backend_path = store.get(auth.SESSION_KEY), store.get(auth.BACKEND_SESSION_KEY)
+    if user_id is None or backend_path not in settings.AUTHENTICATION_BACKENDS:
+        return None
+    user_model = auth.get_user_model()
+    user = auth.load_backend(backend_path).get_user(user_model._meta.pk.to_python(user_id))
+    if user is None:  # ModelBackend answers None for an inactive user too
+        return None
+    session_hash = store.get(auth.HASH_SESSION_KEY) or ""
+    valid = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    if not any(constant_time_compare(session_hash, h) for h in valid):
+        return None  # the password changed since this login
+    return user
+
+
 def check_login(session_key: str | None, user_id: int, role: str) -> Verdict:
     """What Django would decide for an HTTP request of this session now, and whether the
     user still has `role`."""
     if not session_key:
         return Verdict(LOGGED_OUT)
     store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    user = auth.get_user(SimpleNamespace(session=store))  # hash and is_active checks included
-    if not user.is_authenticated or user.pk != user_id:
+    user = _session_user(store)
+    if user is None or user.pk != user_id:
         inactive = auth.get_user_model().objects.filter(pk=user_id, is_active=False).exists()
         return Verdict(NOT_ALLOWED if inactive else LOGGED_OUT)
     current = user_role(user)

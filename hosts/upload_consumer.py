@@ -30,7 +30,7 @@ from .audit import audited, record
 from .lxd import LXDError
 from .models import AuditEntry, Host
 from .roles import OPERATOR, RANK, VIEWER, has_role
-from .socket_auth import LOGGED_OUT, LoginBound
+from .socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 
 FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); files.js agrees
 WINDOW = 4 * FRAME  # the page's script keeps at most this much unacknowledged
@@ -75,7 +75,7 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
 
     async def role_changed(self, role: str) -> None:
         if self.upload is not None and RANK[role] < RANK[OPERATOR]:
-            await self.revoked(4403, "Uploading needs the operator role.")
+            await self.revoked(NOT_ALLOWED, "Uploading needs the operator role.")
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None and not self.closed:
@@ -115,7 +115,7 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
             self.requested_path = str(header.get("path") or "")
             upload = uploads.Upload(
                 self.instance,
-                paths.normalise_path(str(header.get("path") or "")),
+                paths.normalise_path(self.requested_path),
                 size=int(header["size"]),
                 mode=paths.parse_mode(header.get("mode")),
                 uid=paths.parse_id(str(header.get("uid") or ""), "uid"),

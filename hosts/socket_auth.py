@@ -2,17 +2,18 @@
 out, being deactivated, deleted or losing its role, or of its session ending.
 
 Nothing polls.  Signals (`user_logged_out`; a user saved, deleted or moved between groups; a
-role group renamed or deleted) publish a small fact over the channel layer to a group per
-session and a group per user.  Every socket sits in the two groups of its own login (through
-the channel Channels gives each consumer).  Told "session ended", a socket closes; told "user
-changed", it checks its own session once against the database, as Django checks a request
-(active user, session not expired, session hash still valid after a password change, role).
-So 1,000 idle sockets cost no queries, and a change costs one check per socket of that user.
+role group renamed or deleted) publish a small fact over the channel layer to one group,
+groups.AUTH, which each web process's hub (hosts/hub.py) has joined; the hub hands the fact
+to that process's login-bound sockets.  Told "this session ended", a socket of that session
+closes; told "this user changed", a socket of that user checks its own session once against
+the database, as Django checks a request (active user, session not expired, session hash
+still valid after a password change, role).  So 1,000 idle sockets cost no queries and no
+channel-layer groups of their own (an in-memory layer pays for every group member on every
+message), and a change costs one check per socket of that user.
 
 Backstop, for what no signal reports (a queryset `.update()`, a session row deleted or
 expired, a change made by another process while the channel layer is in-memory): each socket
-closes at its session's expiry, and checks itself every DASHBOARD_SOCKET_RECHECK_SECONDS (jittered),
-which also renews its group memberships (channel layers forget one after a day).
+closes at its session's expiry, and checks itself every DASHBOARD_SOCKET_RECHECK_SECONDS.
 
 Close codes: 4401 the login is gone (logged out, session over, password changed, user
 deleted); 4403 still logged in but no longer allowed (deactivated, role lost).
@@ -38,55 +39,56 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.crypto import constant_time_compare
 
+from . import groups
+from .hub import ensure_hub
 from .roles import RANK, user_role
 
 log = logging.getLogger(__name__)
 
-SESSION_ENDED = "auth.session_ended"  # handled by a consumer's auth_session_ended
-USER_CHANGED = "auth.user_changed"  # handled by a consumer's auth_user_changed
 LOGGED_OUT, NOT_ALLOWED = 4401, 4403
 
 
-def session_group(session_key: str) -> str:
-    # A hash: group names travel through the layer (Redis), a session key is a credential.
-    return "auth.session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
-
-
-def user_group(user_id: int) -> str:
-    return f"auth.user.{user_id}"
+def session_tag(session_key: str) -> str:
+    """How a session is named in messages: a session key is a credential, and messages travel
+    through the channel layer (Redis)."""
+    return hashlib.sha256(session_key.encode()).hexdigest()[:40]
 
 
 # -- publishing (sync: signal receivers) -----------------------------------------------------
 
 
-def _publish(group: str, kind: str) -> None:
+def _publish(message: dict) -> None:
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": kind})
+        async_to_sync(get_channel_layer().group_send)(groups.AUTH, message)
     except Exception:
         # Never fail the logout or the user's save for this: the sockets' backstop re-check
         # closes them later (within DASHBOARD_SOCKET_RECHECK_SECONDS).
-        log.exception("could not tell the sockets of %s", group)
+        log.exception("could not tell the sockets about %s", message["type"])
 
 
-def publish_after_commit(group: str, kind: str) -> None:
+def publish_after_commit(message: dict) -> None:
     """After the commit, so a socket that re-checks reads the new state."""
-    transaction.on_commit(lambda: _publish(group, kind))
+    transaction.on_commit(lambda: _publish(message))
+
+
+def _user_changed(user_id: int) -> None:
+    publish_after_commit({"type": groups.USER_CHANGED, "user": user_id})
 
 
 def _logged_out(sender, request, user, **kwargs) -> None:
     key = getattr(getattr(request, "session", None), "session_key", None)
     if key:
-        publish_after_commit(session_group(key), SESSION_ENDED)
+        publish_after_commit({"type": groups.SESSION_ENDED, "session": session_tag(key)})
 
 
 def _user_saved(sender, instance, update_fields=None, **kwargs) -> None:
     if update_fields is not None and set(update_fields) <= {"last_login"}:
         return  # every login saves last_login: nothing a socket must re-check
-    publish_after_commit(user_group(instance.pk), USER_CHANGED)
+    _user_changed(instance.pk)
 
 
 def _user_deleted(sender, instance, **kwargs) -> None:
-    publish_after_commit(user_group(instance.pk), USER_CHANGED)
+    _user_changed(instance.pk)
 
 
 def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None:
@@ -102,7 +104,7 @@ def _groups_changed(sender, instance, action, reverse, pk_set, **kwargs) -> None
     else:
         user_ids = list(pk_set or [])
     for user_id in user_ids:
-        publish_after_commit(user_group(user_id), USER_CHANGED)
+        _user_changed(user_id)
 
 
 def _group_changing(sender, instance, **kwargs) -> None:
@@ -110,7 +112,7 @@ def _group_changing(sender, instance, **kwargs) -> None:
     if instance.pk is None:
         return
     for user_id in instance.user_set.values_list("pk", flat=True):
-        publish_after_commit(user_group(user_id), USER_CHANGED)
+        _user_changed(user_id)
 
 
 def connect_signals() -> None:
@@ -194,38 +196,41 @@ class LoginBound:
 
     async def bind_login(self, role: str) -> bool:
         self.login_role = role
-        self.login_session = getattr(self.scope.get("session"), "session_key", None)
+        session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.login_session = session_key
+        self.login_tag = session_tag(session_key) if session_key else ""
         self.login_user_id = self.scope["user"].pk
-        self.login_timer: asyncio.Task | None = None
-        self.login_groups = [user_group(self.login_user_id)]
-        if self.login_session:
-            self.login_groups.append(session_group(self.login_session))
-        await self._join_login_groups()
+        self.login_tasks: set[asyncio.Task] = set()
+        # Listening before checking: a logout in between is not missed.
+        self.login_hub = await ensure_hub()
+        self.login_hub.logins.add(self)
         verdict = await _check(self.login_session, self.login_user_id, role)
         if verdict.close_code is not None:
             return False
-        self.login_timer = asyncio.get_running_loop().create_task(
-            self._login_backstop(verdict.expires_at), name="socket-login-backstop"
-        )
+        self._login_task(self._login_backstop(verdict.expires_at))
         return True
 
     async def unbind_login(self) -> None:
-        timer = getattr(self, "login_timer", None)
-        if timer is not None:
-            timer.cancel()
-            await asyncio.gather(timer, return_exceptions=True)
-        for group in getattr(self, "login_groups", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+        hub = getattr(self, "login_hub", None)
+        if hub is not None:
+            hub.logins.discard(self)
+        tasks = [t for t in getattr(self, "login_tasks", ()) if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _join_login_groups(self) -> None:
-        for group in self.login_groups:
-            await self.channel_layer.group_add(group, self.channel_name)
+    def login_message(self, message: dict) -> None:
+        """Called by the hub for every auth message: act on those about this login."""
+        kind = message.get("type")
+        if kind == groups.SESSION_ENDED and self.login_tag and message.get("session") == self.login_tag:
+            self._login_task(self.revoked(LOGGED_OUT, "You logged out: log in again to see live updates."))
+        elif kind == groups.USER_CHANGED and message.get("user") == self.login_user_id:
+            self._login_task(self._recheck())
 
-    async def auth_session_ended(self, message: dict) -> None:
-        await self.revoked(LOGGED_OUT, "You logged out: log in again to see live updates.")
-
-    async def auth_user_changed(self, message: dict) -> None:
-        await self._recheck()
+    def _login_task(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro, name="socket-login")
+        self.login_tasks.add(task)
+        task.add_done_callback(self.login_tasks.discard)
 
     async def _recheck(self) -> Verdict:
         verdict = await _check(self.login_session, self.login_user_id, self.login_role)
@@ -241,13 +246,11 @@ class LoginBound:
         every = settings.DASHBOARD_SOCKET_RECHECK_SECONDS
         while True:
             jittered = every * random.uniform(0.75, 1.0)  # noqa: S311 - spreads the checks, no secret
-            wait = min(jittered, expires_at - time.time() + 0.5)
-            await asyncio.sleep(max(wait, 0.0))
+            await asyncio.sleep(max(min(jittered, expires_at - time.time() + 0.5), 0.0))
             verdict = await self._recheck()
             if verdict.close_code is not None:
                 return
             expires_at = verdict.expires_at
-            await self._join_login_groups()  # renews the memberships before the layer drops them
 
     async def revoked(self, code: int, message: str) -> None:
         raise NotImplementedError

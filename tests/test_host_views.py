@@ -53,6 +53,7 @@ def test_the_confirmation_step_keeps_the_trust_password_on_the_server(admin_clie
     assert first.status_code == 200 and lab.d1.fingerprint() in body
     assert lab.trust_password not in body
     assert lab.trust_password not in json.dumps(dict(admin_client.session))  # encrypted there
+    assert first.wsgi_request.sensitive_post_parameters == ("secret",)  # hidden in error reports
     pending = re.search(r'name="pending" value="([^"]+)"', body).group(1)
 
     second = admin_client.post(reverse("host-add"), {"pending": pending})

@@ -80,7 +80,7 @@ CSRF_TRUSTED_ORIGINS = _env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "dashboard.apps.AuditedAdminConfig",  # django.contrib.admin, every change audited (hosts/admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -153,6 +153,10 @@ else:
 DASHBOARD_RELAY = os.environ.get("DASHBOARD_RELAY") or (
     "external" if os.environ.get("REDIS_URL") else "embedded"
 )
+
+# Browser sockets close when their login ends (hosts/socket_auth.py: signals over the channel
+# layer); as a backstop each socket also re-checks its session this often (and at its expiry).
+DASHBOARD_SOCKET_RECHECK_SECONDS = int(os.environ.get("DASHBOARD_SOCKET_RECHECK_SECONDS", "3600"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -18,5 +18,19 @@ class ClientCertificateAdmin(admin.ModelAdmin):
 class HostAdmin(admin.ModelAdmin):
     list_display = ("name", "endpoint", "project", "status", "server_fingerprint", "last_checked")
     search_fields = ("name", "endpoint")
-    readonly_fields = ("server_certificate", "server_fingerprint", "status", "status_detail", "last_checked")
-    fields = ("name", "endpoint", "project", "client_certificate", *readonly_fields)
+    # What registration checked against the host (hosts/registration.py): where it is, which
+    # project, which certificates.  Changing any of these is a new registration, never an edit.
+    readonly_fields = (
+        "endpoint",
+        "project",
+        "client_certificate",
+        "server_certificate",
+        "server_fingerprint",
+        "status",
+        "status_detail",
+        "last_checked",
+    )
+    fields = ("name", *readonly_fields)
+
+    def has_add_permission(self, request):
+        return False  # hosts are registered from the dashboard or with `manage.py addhost`

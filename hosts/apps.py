@@ -11,6 +11,7 @@ class HostsConfig(AppConfig):
 
         from .models import Host
         from .relay import notify_hosts_changed
+        from .socket_auth import connect_signals
 
         def hosts_changed(sender, **kwargs) -> None:
             # After the commit: the relay reads the hosts from another connection.
@@ -19,3 +20,5 @@ class HostsConfig(AppConfig):
         # The relay follows the host list: connect to a new host at once, drop a removed one.
         post_save.connect(hosts_changed, sender=Host, weak=False, dispatch_uid="relay-hosts-changed-save")
         post_delete.connect(hosts_changed, sender=Host, weak=False, dispatch_uid="relay-hosts-changed-delete")
+        # Live sockets close when their login ends (logout, deactivation, role lost).
+        connect_signals()

@@ -29,16 +29,23 @@ def record(
 ) -> AuditEntry:
     """`actor` names who acted when no user did (a management command)."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
+    host_name = host.name if isinstance(host, Host) else (host or "")
     return AuditEntry.objects.create(
         user=user if authenticated else None,
         username=user.get_username() if authenticated else actor,
         action=action,
-        host_name=host.name if isinstance(host, Host) else (host or ""),
-        target=str(target)[:512],
+        # A refused request may name a host that does not exist: whatever its length.
+        host_name=host_name[: AuditEntry._meta.get_field("host_name").max_length],
+        target=_text(target),  # whole: a long path or a list of keys is what was asked
         outcome=outcome,
-        error=error,
+        error=_text(error),
         operation_id=operation_id,
     )
+
+
+def _text(value) -> str:
+    # What a person typed may hold a NUL byte, which PostgreSQL's text type refuses.
+    return str(value).replace("\x00", "\\x00")
 
 
 class PendingEntry:
@@ -64,7 +71,7 @@ class PendingEntry:
 @contextmanager
 def audited(request_or_user, action: str, *, host: Host | str | None = None, target: str = ""):
     user = getattr(request_or_user, "user", request_or_user)
-    entry = PendingEntry(user, host, str(target)[:512])
+    entry = PendingEntry(user, host, str(target))
     try:
         yield entry
     except Exception as exc:

@@ -6,8 +6,9 @@ Topics: `hosts` (status badges), `instances` (fleet rows), `operations` (the pro
 panel), `tasks` (task log rows; filters `host`, `instance`, `status` as on the page).
 `host=<name>` limits everything to one host.
 
-Login is required (anonymous sockets are refused during the handshake) and every request a
-browser sends is checked against its role, fresh from the database.  No LXD code here:
+Login is required (anonymous sockets are refused during the handshake), every request a
+browser sends is checked against its role, fresh from the database, and the socket closes
+when its login ends (hosts/socket_auth.py).  No LXD code here:
 the relay sends messages, this process's hub (hosts/hub.py) hands each socket those its
 page shows, and this renders them (hosts/fragments.py).
 """
@@ -28,7 +29,8 @@ from django.contrib.auth import get_user_model
 from . import fragments, groups, relay, tasklog
 from .hub import Mailbox, ensure_hub
 from .models import Host, Task
-from .roles import OPERATOR, VIEWER, has_role
+from .roles import OPERATOR, RANK, VIEWER, has_role
+from .socket_auth import LoginBound
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +102,7 @@ def _joinable(frame: str) -> bool:
     return not frame.lstrip().startswith(("<tr", "<td", "<tbody"))
 
 
-class LiveConsumer(AsyncWebsocketConsumer):
+class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -112,6 +114,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         # Rows carry action buttons for operators only (the actions check the role again).
         self.can_operate = await _db(_fresh_has_role)(self.user_id, OPERATOR)
+        # Closed when this login ends: logout, deactivation, role lost (hosts/socket_auth.py).
+        if not await self.bind_login(VIEWER):
+            await self.close()
+            return
         self.seen_ops: set[tuple[str, str]] = set()
         self.seen_tasks: set[tuple[str, str]] = set()
         self.timers: dict[tuple[str, str], asyncio.Task] = {}
@@ -139,6 +145,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if getattr(self, "hub", None) is not None:
             self.hub.subscribers.discard(self)
+        await self.unbind_login()
         tasks = [*getattr(self, "timers", {}).values()]
         if getattr(self, "worker", None) is not None:
             tasks.append(self.worker)
@@ -173,6 +180,15 @@ class LiveConsumer(AsyncWebsocketConsumer):
             self.seen_ops = {(m["host"], m["id"]) for m in running}
             frames += fragments.operations_panel(running)
         await self._send(frames)
+
+    async def revoked(self, code: int, message: str) -> None:
+        if getattr(self, "hub", None) is not None:
+            self.hub.subscribers.discard(self)
+        await self._send(fragments.live_error(message))
+        await self.close(code=code)
+
+    async def role_changed(self, role: str) -> None:
+        self.can_operate = RANK[role] >= RANK[OPERATOR]
 
     # -- requests from the browser (each one checked against the user's role) ---------------
 

@@ -53,6 +53,12 @@ def human_bytes(value: int | None) -> str:
     return ""  # pragma: no cover
 
 
+def row_config(config: dict | None) -> dict:
+    """The only config keys a fleet row reads (image_label): what the relay copies to every
+    browser's socket, so no other key (environment.*, cloud-init, ...) ever travels there."""
+    return {k: v for k, v in (config or {}).items() if k.startswith("image.") or k == "volatile.base_image"}
+
+
 def image_label(instance: dict) -> str:
     config = instance.get("config") or {}
     os_name = config.get("image.os", "")

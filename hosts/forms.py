@@ -18,9 +18,8 @@ class HostAddForm(forms.Form):
         help_text="https://host:8443, host:port, or a unix socket path such as /var/lib/lxd/unix.socket",
     )
     auth = forms.ChoiceField(choices=AUTH_CHOICES, initial="password", widget=forms.RadioSelect)
-    secret = forms.CharField(
-        label="Password or token", required=False, widget=forms.PasswordInput(render_value=True)
-    )
+    # Never rendered back into a page: the confirmation step keeps it server-side (views/hosts.py).
+    secret = forms.CharField(label="Password or token", required=False, widget=forms.PasswordInput)
     project = forms.CharField(max_length=63, initial="default")
     fingerprint = forms.CharField(required=False, widget=forms.HiddenInput)
 
@@ -29,6 +28,12 @@ class HostAddForm(forms.Form):
         if data.get("auth") in ("password", "token") and not data.get("secret"):
             self.add_error("secret", "Give the trust password or token, or choose 'Already trusted'.")
         return data
+
+
+class PendingHostForm(forms.Form):
+    """The confirmation step of a registration: names what the server keeps, nothing more."""
+
+    pending = forms.CharField(max_length=64, widget=forms.HiddenInput)
 
 
 class ServerConfigForm(forms.Form):

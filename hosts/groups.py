@@ -9,6 +9,8 @@ an LXD event as such.
                           operation.update  {host, id, description, status, final, ok, err,
                                              percent, stage, rate, eta, text, targets, instances, ...}
     RELAY                 hosts.changed     {}  (the relay re-reads the host list)
+    AUTH                  auth.session_ended {session}  a login ended (hosts/socket_auth.py)
+                          auth.user_changed  {user}     a user's account changed: re-check
 
 Every message also carries `seq`, unique per message, so a process renders a fragment
 once however many browsers it serves.
@@ -21,6 +23,7 @@ import secrets
 
 HOSTS = "live.hosts"
 RELAY = "live.relay"
+AUTH = "live.auth"
 
 HOST_STATUS = "host.status"
 INSTANCE_STATUS = "instance.status"
@@ -28,6 +31,8 @@ INSTANCE_STATE = "instance.state"
 INSTANCE_GONE = "instance.gone"
 OPERATION = "operation.update"
 HOSTS_CHANGED = "hosts.changed"
+SESSION_ENDED = "auth.session_ended"
+USER_CHANGED = "auth.user_changed"
 
 
 def host_group(name: str) -> str:

@@ -71,23 +71,42 @@ class Subscriber(Protocol):
     def offer(self, message: dict) -> None: ...
 
 
+class LoginWatcher(Protocol):
+    def login_message(self, message: dict) -> None: ...
+
+
+# Channel layers forget a group membership after a day (group_expiry, 86400 s by default):
+# the hub joins its groups again well before that.
+RENEW_SECONDS = 3600
+
+
 class Hub:
     def __init__(self, layer=None):
         self.layer = layer or get_channel_layer()
         self.subscribers: set[Subscriber] = set()
+        self.logins: set[LoginWatcher] = set()  # sockets bound to a login (hosts/socket_auth.py)
         self.joined: set[str] = set()
         self.channel = ""
         self.task: asyncio.Task | None = None
+        self.renewer: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
         self.channel = await self.layer.new_channel("hub.")
         await self.layer.group_add(groups.HOSTS, self.channel)
+        await self.layer.group_add(groups.AUTH, self.channel)
         names = await database_sync_to_async(lambda: list(Host.objects.values_list("name", flat=True)))()
         for name in names:
             await self._join(name)
         self.task = self.loop.create_task(self._run(), name="live-hub")
+        self.renewer = self.loop.create_task(self._renew(), name="live-hub-renew")
+
+    async def _renew(self) -> None:
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            for group in (groups.HOSTS, groups.AUTH, *map(groups.host_group, self.joined)):
+                await self.layer.group_add(group, self.channel)
 
     async def _join(self, host: str) -> None:
         if host and host not in self.joined:
@@ -97,6 +116,13 @@ class Hub:
     async def _run(self) -> None:
         while True:
             message = await self.layer.receive(self.channel)
+            if message.get("type") in (groups.SESSION_ENDED, groups.USER_CHANGED):
+                for watcher in list(self.logins):
+                    try:
+                        watcher.login_message(message)
+                    except Exception:
+                        log.exception("a browser socket refused an auth message")
+                continue
             if message.get("type") == groups.HOST_STATUS:
                 await self._join(message.get("host", ""))  # a host registered since
             for subscriber in list(self.subscribers):
@@ -106,12 +132,14 @@ class Hub:
                     log.exception("a browser socket refused a message")
 
     async def stop(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
+        tasks = [t for t in (self.task, self.renewer) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for name in self.joined:
             await self.layer.group_discard(groups.host_group(name), self.channel)
         await self.layer.group_discard(groups.HOSTS, self.channel)
+        await self.layer.group_discard(groups.AUTH, self.channel)
 
 
 _hub: Hub | None = None

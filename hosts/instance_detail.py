@@ -3,6 +3,7 @@ included in 5.0.2) into what the detail page shows; templates never pick LXD JSO
 
 from __future__ import annotations
 
+from .config_view import config_entries
 from .fleet import InstanceRow, human_bytes, parse_lxd_time
 from .lxd import network
 
@@ -65,20 +66,6 @@ def _interfaces(state: dict) -> tuple[list[dict], int]:
     return out, max(0, len(every) - network.DETAIL_INTERFACES)
 
 
-def _config(instance: dict) -> list[dict]:
-    local = instance.get("config") or {}
-    expanded = instance.get("expanded_config") or local
-    return [
-        {
-            "key": key,
-            "value": value,
-            "source": "instance" if key in local else "profile",
-            "volatile": key.startswith("volatile."),
-        }
-        for key, value in sorted(expanded.items())
-    ]
-
-
 def _devices(instance: dict) -> list[dict]:
     local = instance.get("devices") or {}
     expanded = instance.get("expanded_devices") or local
@@ -108,7 +95,8 @@ def _snapshots(instance: dict) -> list[dict]:
     return sorted(out, key=lambda s: s["created_at"] or parse_lxd_time("1970-01-01T00:00:00Z"))
 
 
-def detail_context(host, instance: dict, logs: list[str]) -> dict:
+def detail_context(host, instance: dict, logs: list[str], user) -> dict:
+    """`user` decides whether secret-bearing config values are shown (hosts.config_view)."""
     state = instance.get("state") or {}
     interfaces, interfaces_not_shown = _interfaces(state)
     return {
@@ -128,7 +116,11 @@ def detail_context(host, instance: dict, logs: list[str]) -> dict:
         "disks": _disks(state),
         "interfaces": interfaces,
         "interfaces_not_shown": interfaces_not_shown,
-        "config": _config(instance),
+        "config": config_entries(
+            instance.get("expanded_config") or instance.get("config"),
+            user,
+            local=instance.get("config") or {},
+        ),
         "devices": _devices(instance),
         "snapshots": _snapshots(instance),
         "logs": logs,

@@ -142,7 +142,7 @@ class AuditEntry(models.Model):
     username = models.CharField(max_length=150, blank=True)
     action = models.CharField(max_length=64, db_index=True)
     host_name = models.CharField(max_length=63, blank=True, db_index=True)
-    target = models.CharField(max_length=512, blank=True)
+    target = models.TextField(blank=True)
     outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
     error = models.TextField(blank=True)
     operation_id = models.CharField(max_length=64, blank=True, db_index=True)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from asgiref.sync import sync_to_async
 
 from . import groups
+from .fleet import row_config
 from .lxd.errors import LXDError
 from .lxd.events import Lifecycle, fetch_instance
 from .lxd.network import shown_network
@@ -60,19 +61,15 @@ class Seen:
 
 def slim(instance: dict) -> dict:
     """The instance as a row needs it, small enough to copy to every browser's channel:
-    LXD's instance object without devices, backups and most volatile.* keys, snapshots as
-    names, and the network reduced to the addresses a row shows (a bounded number)."""
+    LXD's instance object without devices and backups, its config reduced to the image keys
+    the row shows (no secrets: environment.*, cloud-init ...), snapshots as names, and the
+    network reduced to the addresses a row shows (a bounded number)."""
     data = {
         k: v
         for k, v in instance.items()
-        if k not in ("backups", "snapshots", "devices", "expanded_devices", "state")
+        if k not in ("backups", "snapshots", "devices", "expanded_devices", "state", "expanded_config")
     }
-    for key in ("config", "expanded_config"):
-        data[key] = {
-            k: v
-            for k, v in (instance.get(key) or {}).items()
-            if not k.startswith("volatile.") or k == "volatile.base_image"  # the fleet's image label
-        }
+    data["config"] = row_config(instance.get("config"))
     data["snapshots"] = [
         {"name": s.get("name", ""), "created_at": s.get("created_at", "")}
         for s in instance.get("snapshots") or []

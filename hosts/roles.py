@@ -35,6 +35,12 @@ def has_role(user, role: str) -> bool:
     return current is not None and RANK[current] >= RANK[role]
 
 
+def may_see_secrets(user) -> bool:
+    """Secret-bearing values (hosts.lxd.config.is_secret_key: API keys, passwords, instance
+    environment, cloud-init) are for admins; everyone else sees only that they are set."""
+    return has_role(user, ADMIN)
+
+
 def role_required(role: str):
     """Refuse (403, with a message) users below `role`, on every method but GET/HEAD
     unless `role` must also guard reading (wrap read-only admin pages with it too)."""

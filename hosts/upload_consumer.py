@@ -26,11 +26,12 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import close_old_connections
 
 from . import paths, uploads
-from .audit import audited
+from .audit import audited, record
 from .lxd import LXDError
 from .lxd.names import INSTANCE
-from .models import Host
-from .roles import OPERATOR, has_role
+from .models import AuditEntry, Host
+from .roles import OPERATOR, RANK, VIEWER, has_role
+from .socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 
 FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); files.js agrees
 WINDOW = 4 * FRAME  # the page's script keeps at most this much unacknowledged
@@ -39,7 +40,7 @@ IDLE_SECONDS = 60
 _END = object()
 
 
-class FileUploadConsumer(AsyncWebsocketConsumer):
+class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -56,11 +57,26 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         self.result: asyncio.Future | None = None
         self.received = 0
         self.aborted = False
+        self.abort_reason: tuple[str, int] | None = None  # why, for the writer's audit entry
+        self.requested_path = ""
         self.closed = False
+        # Closed when this login ends: logout, deactivation, role lost (hosts/socket_auth.py).
+        if not await self.bind_login(VIEWER):
+            await self.close(code=LOGGED_OUT)
+            return
         await self.accept()
 
     async def disconnect(self, code):
         self.aborted = True  # the writer thread notices, stops, and removes the partial file
+        await self.unbind_login()
+
+    async def revoked(self, code: int, message: str) -> None:
+        self.aborted, self.abort_reason = True, (message, 401 if code == LOGGED_OUT else 403)
+        await self.reply("error", self.abort_reason[1], message, code=code)
+
+    async def role_changed(self, role: str) -> None:
+        if self.upload is not None and RANK[role] < RANK[OPERATOR]:
+            await self.revoked(NOT_ALLOWED, "Uploading needs the operator role.")
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None and not self.closed:
@@ -97,9 +113,10 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
     async def start(self, text: str) -> None:
         try:
             header = json.loads(text)
+            self.requested_path = str(header.get("path") or "")
             upload = uploads.Upload(
                 self.instance,
-                paths.normalise_path(str(header.get("path") or "")),
+                paths.normalise_path(self.requested_path),
                 size=int(header["size"]),
                 mode=paths.parse_mode(header.get("mode")),
                 uid=paths.parse_id(str(header.get("uid") or ""), "uid"),
@@ -146,14 +163,33 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         await self.reply(kind, status, message)
 
     async def fail(self, message: str, status: int) -> None:
+        """Refuse the upload with `message`; audited here, or by the writer if it runs."""
         self.aborted = True
+        if self.result is None:
+            await database_sync_to_async(record)(
+                self.scope["user"],
+                "file.push",
+                host=self.host_name,
+                target=self.audit_target(),
+                outcome=AuditEntry.Outcome.REFUSED,
+                error=f"{message} (HTTP {status})",
+            )
+        elif self.abort_reason is None:
+            self.abort_reason = (message, status)
         await self.reply("error", status, message)
 
-    async def reply(self, kind: str, status: int, message: str) -> None:
+    def audit_target(self) -> str:
+        """instance:path as the browser named it (a refused path may be no valid path)."""
+        path = self.requested_path
+        if len(path) > paths.PATH_MAX:  # bounded by the message size only: keep PATH_MAX of it
+            path = f"{path[: paths.PATH_MAX]}… ({len(path)} characters)"
+        return f"{self.instance}:{path}"
+
+    async def reply(self, kind: str, status: int, message: str, code: int = 1000) -> None:
         if not self.closed:
             self.closed = True
             await self.send(json.dumps({"type": kind, "status": status, "message": message}))
-            await self.close()
+            await self.close(code=code)
 
     # -- the writer thread ------------------------------------------------------------
 
@@ -183,7 +219,11 @@ class FileUploadConsumer(AsyncWebsocketConsumer):
         idle = 0.0
         while True:
             if self.aborted:
-                raise uploads.UploadRefused("The upload was interrupted: the browser went away.", 400)
+                message, status = self.abort_reason or (
+                    "The upload was interrupted: the browser went away.",
+                    400,
+                )
+                raise uploads.UploadRefused(message, status)
             try:
                 item = self.frames.get(timeout=0.5)
             except queue.Empty:

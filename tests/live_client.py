@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import requests
@@ -59,3 +60,71 @@ def audit_outcomes(live_dashboard, usernames: list[str]) -> dict[str, int]:
     import ast
 
     return ast.literal_eval(live_dashboard.manage("shell", "-c", code).stdout.strip().splitlines()[-1])
+
+
+def form_fields(page: str, form_id: str) -> dict[str, list[str]]:
+    """What a browser would submit from the form `form_id` of `page`, as it stands
+    (checked boxes only, selected options only): for changing one field of an admin form."""
+    from html.parser import HTMLParser
+
+    class Parser(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.inside = False
+            self.select = ""
+            self.textarea = ""
+            self.fields: dict[str, list[str]] = {}
+
+        def add(self, name: str, value: str) -> None:
+            self.fields.setdefault(name, []).append(value)
+
+        def handle_starttag(self, tag, attrs):
+            a = {k: (v if v is not None else "") for k, v in attrs}
+            if tag == "form":
+                self.inside = a.get("id") == form_id
+            if not self.inside or not a.get("name") and tag != "option":
+                return
+            if tag == "input":
+                kind = a.get("type", "text")
+                if kind in ("checkbox", "radio") and "checked" not in a:
+                    return
+                if kind not in ("submit", "button", "file"):
+                    self.add(a["name"], a.get("value", "on" if kind == "checkbox" else ""))
+            elif tag == "select":
+                self.select = a["name"]
+            elif tag == "option" and self.select and "selected" in a:
+                self.add(self.select, a.get("value", ""))
+            elif tag == "textarea":
+                self.textarea = a["name"]
+                self.add(self.textarea, "")
+
+        def handle_endtag(self, tag):
+            if tag == "form":
+                self.inside = False
+            elif tag == "select":
+                self.select = ""
+            elif tag == "textarea":
+                value = self.fields[self.textarea][-1]
+                self.fields[self.textarea][-1] = value[1:] if value.startswith("\n") else value
+                self.textarea = ""
+
+        def handle_data(self, data):
+            if self.textarea:
+                self.fields[self.textarea][-1] += data
+
+    parser = Parser()
+    parser.feed(page)
+    if not parser.fields:
+        raise AssertionError(f"no form {form_id!r} with fields on the page")
+    return parser.fields
+
+
+def audit_entries(live_dashboard, **filters) -> list[dict]:
+    """The live dashboard's audit entries matching `filters` (ORM lookups), newest first."""
+    code = (
+        "import json\n"
+        "from hosts.models import AuditEntry\n"
+        f"qs = AuditEntry.objects.filter(**{filters!r})\n"
+        "print(json.dumps(list(qs.values('username', 'action', 'host_name', 'target', 'outcome', 'error'))))\n"
+    )
+    return json.loads(live_dashboard.manage("shell", "-c", code).stdout.strip().splitlines()[-1])

@@ -34,3 +34,53 @@ def test_audit_is_for_admins_only(client, django_user_model):
     user.groups.add(Group.objects.get(name="operator"))
     client.force_login(user)
     assert client.get(reverse("audit")).status_code == 403
+
+
+def test_a_long_target_is_kept_whole(admin_client, unix_host, lab):
+    from tests.files_helpers import container, mkdir
+
+    with container(lab.d1) as name:
+        parent = "/root/" + "a" * 250 + "/" + "b" * 250
+        mkdir(lab.d1, name, "/root/" + "a" * 250)
+        mkdir(lab.d1, name, parent)
+        url = reverse("instance-file-mkdir", args=["lab1", name])
+        assert admin_client.post(url, {"dir": parent, "name": "c" * 250}).status_code == 302
+    entry = AuditEntry.objects.get(action="file.mkdir", outcome="ok")
+    assert entry.target == f"{name}:{parent}/{'c' * 250}"
+    assert len(entry.target) > 512
+
+
+def test_changes_made_in_djangos_admin_are_audited(admin_client, django_user_model):
+    from django.contrib.auth.models import Group
+
+    from tests.live_client import form_fields
+
+    bob = django_user_model.objects.create_user("bob", password="a-long-password")
+    change = f"/admin/auth/user/{bob.pk}/change/"
+    fields = form_fields(admin_client.get(change).content.decode(), "user_form")
+    fields["groups"] = [str(Group.objects.get(name="admin").pk)]
+    assert admin_client.post(change, {**fields, "_save": "Save"}).status_code == 302
+    entry = AuditEntry.objects.get(action="admin.change")
+    assert entry.username == "admin" and entry.outcome == "ok"
+    assert entry.target.startswith(f"auth.user bob (#{bob.pk}): Changed Groups")
+    assert "now: groups admin; active yes" in entry.target
+
+    # A bulk "delete selected" logs with bulk_create (no signal): each deletion is audited too.
+    doomed = [django_user_model.objects.create_user(f"doomed{i}").pk for i in range(2)]
+    confirm = {"action": "delete_selected", "_selected_action": doomed, "post": "yes"}
+    assert admin_client.post("/admin/auth/user/", confirm).status_code == 302
+    deleted = AuditEntry.objects.filter(action="admin.delete").values_list("target", flat=True)
+    assert sorted(deleted) == [f"auth.user doomed{i} (#{pk})" for i, pk in enumerate(doomed)]
+
+
+def test_a_hosts_registered_facts_cannot_be_edited_in_the_admin(admin_client, https_host, lab):
+    change = f"/admin/hosts/host/{https_host.pk}/change/"
+    page = admin_client.get(change).content.decode()
+    for field in ("endpoint", "project", "client_certificate", "server_fingerprint"):
+        assert f'name="{field}"' not in page, field
+    posted = {"name": https_host.name, "endpoint": lab.d1.url, "project": "other", "_save": "Save"}
+    assert admin_client.post(change, posted).status_code == 302
+    https_host.refresh_from_db()
+    assert https_host.endpoint == lab.d2.url and https_host.project == "default"
+    assert AuditEntry.objects.filter(action="admin.change", host_name=https_host.name).exists()
+    assert admin_client.get("/admin/hosts/host/add/").status_code == 403

@@ -156,6 +156,41 @@ async def test_every_request_is_checked_against_the_role(live, client, django_us
     assert frames.closed == 4403
 
 
+async def test_a_password_change_closes_the_sockets_of_other_sessions(live, client, django_user_model):
+    user = await sync_to_async(django_user_model.objects.create_user)("pw-user", password="x-long-password")
+    await sync_to_async(client.force_login)(user)
+    socket = await live(client, "topics=hosts")
+    assert (await socket.connect())[0]
+    frames = Frames(socket)
+    await frames.until(lambda t: 'id="live-indicator"' in t, what="the socket's first frames")
+
+    user.set_password("another-long-password")
+    await sync_to_async(user.save)()  # Django logs out every other session of this user
+    with pytest.raises(AssertionError):
+        await frames.until(lambda t: False)
+    assert frames.closed == 4401
+    assert "log in again" in frames.texts[-1]
+
+
+async def test_a_socket_closes_when_its_session_expires(live, client, django_user_model):
+    from datetime import timedelta
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    user = await sync_to_async(django_user_model.objects.create_user)("short", password="x-long-password")
+    await sync_to_async(client.force_login)(user)
+    await sync_to_async(Session.objects.filter(session_key=client.session.session_key).update)(
+        expire_date=timezone.now() + timedelta(seconds=3)
+    )
+    socket = await live(client, "topics=hosts")
+    assert (await socket.connect())[0]
+    frames = Frames(socket)
+    with pytest.raises(AssertionError):
+        await frames.until(lambda t: False, timeout=30)
+    assert frames.closed == 4401
+
+
 async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host, lab, container):
     other = container + "x"
     await asyncio.to_thread(lab.d1.lxc, "init", "busybox", other)

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import LiveDashboard
 from tests.files_helpers import container, head, login, pull, push, ws_upload
+from tests.live_client import audit_entries
 
 HOST = "fileslab"
 MiB = 1024 * 1024
@@ -107,6 +108,28 @@ def test_viewers_cannot_upload_over_the_websocket(live, lab, instance):
     reply = ws_upload(live.url, viewer, HOST, instance, "/root/by-viewer", [b"x"], 1)
     assert reply["type"] == "error" and reply["status"] == 403
     assert head(lab.d1, instance, "/root/by-viewer") is None
+
+
+def test_refused_websocket_uploads_are_audited_with_their_reason(live, lab, instance):
+    live.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        "User.objects.filter(username='fsviewer2').exists() or User.objects.create_user('fsviewer2', password='x-long-password')",
+    )
+    viewer = login(live.url, "fsviewer2", "x-long-password")
+    assert ws_upload(live.url, viewer, HOST, instance, "/root/by-viewer2", [b"x"], 1)["status"] == 403
+    admin = session_for(live)
+    assert ws_upload(live.url, admin, HOST, instance, "/root/huge2", iter(()), 2 * 1024**3)["status"] == 413
+    climbing = "/../etc/" + "x" * 600
+    assert ws_upload(live.url, admin, HOST, instance, climbing, [b"x"], 1)["status"] == 400
+
+    refused = {e["target"]: e for e in audit_entries(live, action="file.push", outcome="refused")}
+    assert refused[f"{instance}:/root/by-viewer2"]["username"] == "fsviewer2"
+    assert "needs the operator role" in refused[f"{instance}:/root/by-viewer2"]["error"]
+    assert "upload limit" in refused[f"{instance}:/root/huge2"]["error"]
+    assert "climbs above the root" in refused[f"{instance}:{climbing}"]["error"]  # the whole path
+    assert refused[f"{instance}:{climbing}"]["host_name"] == HOST
 
 
 def test_a_chunked_put_crossing_the_limit_midway_is_refused_and_cleaned_up(small_limit, lab, instance):

@@ -1,5 +1,7 @@
 """The hosts pages, through Django's test client, against the real lab daemons."""
 
+import json
+import re
 import time
 
 import pytest
@@ -41,6 +43,44 @@ def test_register_with_token_from_the_form_needs_no_confirmation(admin_client, l
     response = admin_client.post(reverse("host-add"), form)
     assert response.status_code == 302, response.content.decode()[:2000]
     assert Host.objects.filter(name="web2").exists()
+
+
+def test_the_confirmation_step_keeps_the_trust_password_on_the_server(admin_client, lab):
+    lab.d1.forget_client_certificates()  # so the password is what gets us trusted
+    form = {"name": "web3", "url": lab.d1.url, "auth": "password", "secret": lab.trust_password}
+    first = admin_client.post(reverse("host-add"), {**form, "project": "default"})
+    body = first.content.decode()
+    assert first.status_code == 200 and lab.d1.fingerprint() in body
+    assert lab.trust_password not in body
+    assert lab.trust_password not in json.dumps(dict(admin_client.session))  # encrypted there
+    assert first.wsgi_request.sensitive_post_parameters == ("secret",)  # hidden in error reports
+    pending = re.search(r'name="pending" value="([^"]+)"', body).group(1)
+
+    second = admin_client.post(reverse("host-add"), {"pending": pending})
+    assert second.status_code == 302, second.content.decode()[:2000]
+    assert Host.objects.get(name="web3").server_fingerprint == lab.d1.fingerprint()
+    again = admin_client.post(reverse("host-add"), {"pending": pending})
+    assert again.status_code == 400 and "expired or was already confirmed" in again.content.decode()
+
+
+def test_a_refused_token_or_password_is_not_echoed_into_the_page(admin_client, lab):
+    lab.d1.forget_client_certificates()
+    wrong = "wrong-" + lab.trust_password[::-1]
+    form = {"name": "web4", "url": lab.d1.url, "auth": "password", "secret": wrong, "project": "default"}
+    confirm = admin_client.post(reverse("host-add"), form).content.decode()
+    assert wrong not in confirm
+    pending = re.search(r'name="pending" value="([^"]+)"', confirm).group(1)
+    refused = admin_client.post(reverse("host-add"), {"pending": pending})
+    body = refused.content.decode()
+    assert refused.status_code == 400 and "refused the trust password" in body and wrong not in body
+    assert 'value="web4"' in body  # the rest of the form is kept; the password is typed again
+
+    token = lab.d1.trust_token()  # d1's token, offered to d2
+    form = {**form, "url": lab.d2.url, "auth": "token", "secret": token}
+    response = admin_client.post(reverse("host-add"), form)
+    body = response.content.decode()
+    assert response.status_code == 400 and "refused" in body and token not in body
+    assert not Host.objects.filter(name="web4").exists()
 
 
 def test_form_shows_why_registration_failed(admin_client, lab):

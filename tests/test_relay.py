@@ -104,6 +104,31 @@ async def test_no_event_reaches_the_groups_as_such(layer, start_relay, unix_host
     assert '"fds"' not in text and "secret" not in text and '"metadata"' not in text
 
 
+async def test_instance_rows_carry_no_secret_config(layer, start_relay, unix_host, lab, containers):
+    """What the relay copies to every browser's socket holds the image keys a row shows, and
+    neither environment.* nor cloud-init data."""
+    inbox = await Inbox(layer).join(groups.host_group("lab1"))
+    await start_relay()
+    name = await asyncio.to_thread(
+        containers,
+        lab.d1,
+        PREFIX + "secret",
+        "-c",
+        "environment.API_TOKEN=relay-env-secret",
+        "-c",
+        "user.user-data=relay-user-data-secret",
+    )
+    row = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name), what="the new row")
+    assert row["data"]["config"]["image.os"] == "busybox"
+    await asyncio.to_thread(lab.d1.lxc, "start", name)
+    await inbox.wait_for(
+        lambda m: is_(groups.INSTANCE_STATE, instance=name)(m) and m["data"]["status"] == "Running",
+        what="the running row",
+    )
+    text = json.dumps(inbox.received)
+    assert "relay-env-secret" not in text and "relay-user-data-secret" not in text
+
+
 async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
     layer, start_relay, lab, containers, db
 ):

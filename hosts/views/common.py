@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.shortcuts import render
 
+from ..config_view import config_value
 from ..lxd import LXDError
 from ..lxd.names import NameRule
 
@@ -20,12 +21,6 @@ def render_lxd_error(request, exc: LXDError, *, title: str = "LXD refused", stat
 
 def config_to_text(config: dict) -> str:
     return "\n".join(f"{key} = {config_value(value)}" for key, value in sorted((config or {}).items()))
-
-
-def config_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
 
 
 def config_changes(original: dict, edited: dict[str, str]) -> dict[str, str]:

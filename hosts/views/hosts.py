@@ -3,10 +3,13 @@
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from .. import pending_hosts
 from ..audit import audited, record
-from ..forms import ConfirmForm, HostAddForm, RemoveHostForm, ServerConfigForm
+from ..config_view import config_entries
+from ..forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
 from ..lxd.client import parse_endpoint
@@ -33,15 +36,50 @@ def host_list(request):
     return render(request, template, {"states": states})
 
 
+@sensitive_variables("data", "secret", "pending")
+@sensitive_post_parameters("secret")
 @require_http_methods(["GET", "POST"])
 @role_required(ADMIN)
 def host_add(request):
     if request.method == "GET":
         return render(request, "hosts/host_add.html", {"form": HostAddForm()})
+    if "pending" in request.POST:
+        return _host_add_confirmed(request)
     form = HostAddForm(request.POST)
     if not form.is_valid():
         return render(request, "hosts/host_add.html", {"form": form}, status=400)
     data = form.cleaned_data
+    try:
+        return _register(request, data, data["fingerprint"] or None)
+    except ConfirmationNeeded as exc:
+        # The secret stays on the server until the person confirms (hosts/pending_hosts.py).
+        pending = pending_hosts.keep(request.session, data, exc.fingerprint)
+        return _confirm_page(request, data, exc.fingerprint, exc.endpoint, pending)
+    except RegistrationError as exc:
+        form.add_error(None, str(exc))
+        return render(request, "hosts/host_add.html", {"form": form}, status=400)
+
+
+@sensitive_variables("pending")
+def _host_add_confirmed(request):
+    form = PendingHostForm(request.POST)
+    pending = pending_hosts.take(request.session, form.cleaned_data["pending"]) if form.is_valid() else None
+    if pending is None:
+        error = "This registration expired or was already confirmed: please start again."
+        return render(request, "hosts/host_add.html", {"form": HostAddForm(), "error": error}, status=400)
+    try:
+        return _register(request, pending.data, pending.fingerprint)
+    except RegistrationError as exc:
+        # The secret is not put back into the page: the person types it again.
+        form = HostAddForm(
+            initial={k: v for k, v in pending.data.items() if k not in ("secret", "fingerprint")}
+        )
+        return render(request, "hosts/host_add.html", {"form": form, "error": str(exc)}, status=400)
+
+
+@sensitive_variables("data", "secret")
+def _register(request, data: dict, fingerprint: str | None):
+    """Register or raise ConfirmationNeeded / RegistrationError (failures audited here)."""
     secret = data["secret"] or None
     try:
         host = register_host(
@@ -49,25 +87,30 @@ def host_add(request):
             data["url"],
             password=secret if data["auth"] == "password" else None,
             token=secret if data["auth"] == "token" else None,
-            fingerprint=data["fingerprint"] or None,
+            fingerprint=fingerprint,
             project=data["project"] or "default",
         )
-    except ConfirmationNeeded as exc:
-        confirm = HostAddForm(initial={**data, "fingerprint": exc.fingerprint})
-        return render(
-            request,
-            "hosts/host_add.html",
-            {"form": confirm, "confirm_fingerprint": exc.fingerprint, "endpoint": exc.endpoint},
-        )
+    except ConfirmationNeeded:
+        raise
     except RegistrationError as exc:
         record(
             request.user, "host.add", host=data["name"], target=data["url"], outcome="failed", error=str(exc)
         )
-        form.add_error(None, str(exc))
-        return render(request, "hosts/host_add.html", {"form": form}, status=400)
+        raise
     record(request.user, "host.add", host=host, target=host.endpoint)
     messages.success(request, f"Host {host.name} registered and trusted.")
     return redirect("host-detail", name=host.name)
+
+
+def _confirm_page(request, data: dict, fingerprint: str, endpoint, pending: str):
+    auth = dict(HostAddForm.AUTH_CHOICES).get(data["auth"], data["auth"])
+    context = {
+        "confirm": PendingHostForm(initial={"pending": pending}),
+        "confirm_fingerprint": fingerprint,
+        "endpoint": endpoint,
+        "summary": [("Name", data["name"]), ("Project", data["project"] or "default"), ("Trust", auth)],
+    }
+    return render(request, "hosts/host_add.html", context)
 
 
 def _server_sections(info: dict) -> dict:
@@ -113,7 +156,8 @@ def _profile_rows(host: Host, on_host: list[str]) -> list[dict]:
 def host_detail(request, name):
     host = get_object_or_404(Host, name=name)
     state = check_host(host)
-    context = {"host": host, "state": state, "config_text": config_to_text((state.info or {}).get("config"))}
+    config = config_entries((state.info or {}).get("config"), request.user)
+    context = {"host": host, "state": state, "config": config}
     if state.online:
         context["sections"] = _server_sections(state.info)
         context["policy_help"] = OPERATOR_CONFIG_HELP

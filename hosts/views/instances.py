@@ -14,16 +14,18 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
+from ..config_view import HIDDEN
 from ..create import CreateSpec, create_instance
 from ..fleet import InstanceRow, render_row
 from ..instance_detail import detail_context
 from ..instance_forms import ActionForm, BulkForm, InstanceCreateForm
 from ..lxd import LXDAPIError, LXDError
+from ..lxd.config import redact_lxc_environment
 from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
 from ..policy import OPERATOR_CONFIG_HELP, PolicyRefused
-from ..roles import OPERATOR, has_role, role_required
+from ..roles import OPERATOR, has_role, may_see_secrets, role_required
 from .common import lxd_names, render_lxd_error
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
@@ -45,7 +47,7 @@ def instance_detail(request, host, name):
         logs = client.instance_logs(name)
     except LXDError as exc:
         return render_lxd_error(request, exc, title=f"{name} on {host.name}")
-    return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs))
+    return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs, request.user))
 
 
 @require_safe
@@ -74,6 +76,8 @@ def instance_log(request, host, name, filename):
         text, truncated = host.client(timeout=ACTION_TIMEOUT).instance_log(name, filename)
     except LXDError as exc:
         return render_lxd_error(request, exc, title=f"Log {filename} of {name}")
+    if not may_see_secrets(request.user):
+        text = redact_lxc_environment(text, HIDDEN)  # lxc.conf repeats environment.* values
     context = {"host": host, "name": name, "filename": filename, "text": text, "truncated": truncated}
     return render(request, "hosts/instance_log.html", context)
 

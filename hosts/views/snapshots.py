@@ -17,11 +17,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..audit import audited
+from ..config_view import config_entries, config_value
 from ..lxd import LXDError
 from ..lxd.names import INSTANCE, SNAPSHOT
 from ..models import Host
 from ..roles import OPERATOR, role_required
-from .common import config_value, lxd_names, render_lxd_error
+from .common import lxd_names, render_lxd_error
 from .files import instance_url
 
 
@@ -159,8 +160,8 @@ def snapshot_detail(request, host: Host, name: str, snap: str):
         "instance": client.instance_brief(name),
         "instance_url": instance_url(host, name),
         "snap": _row(data),
-        "data": data,
-        "config": sorted((k, config_value(v)) for k, v in (data.get("expanded_config") or {}).items()),
+        "data": {k: data.get(k) for k in ("architecture", "ephemeral", "profiles")},
+        "config": config_entries(data.get("expanded_config"), request.user),
         "devices": devices,
     }
     return render(request, "hosts/snapshot_detail.html", context)

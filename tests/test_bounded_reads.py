@@ -7,6 +7,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from hosts.fleet import InstanceRow, render_row
@@ -147,7 +148,7 @@ def test_the_relay_sends_a_bounded_network_and_the_row_says_how_many_more():
 
 
 def test_the_instance_page_shows_a_bounded_network_and_says_how_many_more(unix_host):
-    context = detail_context(unix_host, crowded_instance(), logs=[])
+    context = detail_context(unix_host, crowded_instance(), logs=[], user=AnonymousUser())
     assert len(context["interfaces"]) == 32
     assert context["interfaces_not_shown"] == 200 - 32
     first = context["interfaces"][0]

@@ -15,6 +15,7 @@ ACCEPT_POST = {
     "host-config",
     "host-remove",
     "host-repin",
+    "host-profiles",
     "instance-create",
     "instance-bulk",
     "instance-action",

@@ -241,15 +241,17 @@ def test_operators_create_with_allowed_config_pool_disk_and_managed_nic(
     form = operator_client.get(reverse("instance-create")).content.decode()
     assert "limits.* (not limits.kernel.*)" in form and "lab1: default" in form  # what they may do
     name = instances.track(lab.d1, instances.name())
+    # The lab's managed bridge on d1 (its name depends on LAB_ID).
+    bridge = lab.d1.admin().get("/1.0/profiles/default")["devices"]["eth0"]["network"]
     response = create(
         operator_client,
         name,
         profiles="default",
         limits_memory="128MiB",
         config="user.note = by-an-operator\nboot.autostart = false",
-        devices="eth1 nic network=lab1br1 name=eth1\nroot disk pool=default path=/",
+        devices=f"eth1 nic network={bridge} name=eth1\nroot disk pool=default path=/",
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     made = lab.d1.admin().instance(name)
     assert made["config"]["user.note"] == "by-an-operator" and made["config"]["limits.memory"] == "128MiB"
-    assert made["devices"]["eth1"] == {"type": "nic", "network": "lab1br1", "name": "eth1"}
+    assert made["devices"]["eth1"] == {"type": "nic", "network": bridge, "name": "eth1"}

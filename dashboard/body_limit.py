@@ -48,7 +48,7 @@ def body_limit(path: str) -> tuple[int, str]:
     except Resolver404:
         name = None
     if name == UPLOAD_ROUTE:
-        from hosts import uploads
+        from hosts.domain import uploads
 
         # the upload's own message (the body holds more than the file limit plus form framing)
         return uploads.max_http_body_bytes(), uploads.too_large(uploads.max_http_upload_bytes()).message

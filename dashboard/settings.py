@@ -46,7 +46,7 @@ def _secret_from_file(name: str, make=lambda: secrets.token_urlsafe(50)) -> str:
 def _fernet_key() -> str:
     # A real Fernet key, used as it is (hosts/crypto.py); an older installation's file
     # holds a passphrase, which still works (stretched with scrypt).
-    from hosts.crypto import generate_key
+    from hosts.domain.crypto import generate_key
 
     return generate_key()
 
@@ -122,7 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "hosts.roles.role_context",
+                "hosts.views.access.role_context",
             ],
         },
     },

@@ -13,7 +13,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 
-from .audit import record
+from .domain.audit import record
 from .models import Host
 
 

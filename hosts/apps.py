@@ -9,9 +9,9 @@ class HostsConfig(AppConfig):
         from django.db import transaction
         from django.db.models.signals import post_delete, post_save
 
+        from .live.relay import notify_hosts_changed
+        from .live.socket_auth import connect_signals
         from .models import Host
-        from .relay import notify_hosts_changed
-        from .socket_auth import connect_signals
 
         def hosts_changed(sender, **kwargs) -> None:
             # After the commit: the relay reads the hosts from another connection.

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from . import crypto
+from .domain import crypto
 from .lxd import LXDClient
 from .lxd.certs import generate_client_certificate
 from .lxd.client import TLSIdentity, parse_endpoint

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from .consumers import LiveConsumer
-from .upload_consumer import FileUploadConsumer
+from .live.consumers import LiveConsumer
+from .views.upload_socket import FileUploadConsumer
 
 websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),

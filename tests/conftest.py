@@ -52,14 +52,14 @@ def admin_client(client, admin_user):
 @pytest.fixture
 def https_host(db, lab):
     """d2 registered over HTTPS with a trust token (fresh per test)."""
-    from hosts.registration import register_host
+    from hosts.domain.registration import register_host
 
     return register_host("lab2", lab.d2.url, token=lab.d2.trust_token())
 
 
 @pytest.fixture
 def unix_host(db, lab):
-    from hosts.registration import register_host
+    from hosts.domain.registration import register_host
 
     return register_host("lab1", lab.d1.socket)
 

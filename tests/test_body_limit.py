@@ -8,7 +8,7 @@ import time
 
 from django.conf import settings
 
-from hosts.uploads import max_http_body_bytes, max_http_upload_bytes
+from hosts.domain.uploads import max_http_body_bytes, max_http_upload_bytes
 from tests.conftest import free_port
 from tests.lab import ROOT
 from tests.raw_http import post_body

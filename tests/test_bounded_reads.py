@@ -10,11 +10,11 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from hosts.fleet import InstanceRow, render_row
-from hosts.instance_detail import detail_context
+from hosts.fleet.detail import detail_context
+from hosts.fleet.rows import InstanceRow, render_row
+from hosts.live.instances import slim
 from hosts.lxd.errors import ResponseTooLarge
 from hosts.lxd.events import events_path, open_events
-from hosts.relay_instances import slim
 from tests.files_helpers import container
 from tests.servers import fake_lxd, fake_lxd_events, lxd_envelope
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.management import CommandError, call_command
 
+from hosts.domain.registration import register_host
 from hosts.models import AuditEntry, ClientCertificate, Host
-from hosts.registration import register_host
 from tests.servers import closed_port
 
 pytestmark = pytest.mark.django_db

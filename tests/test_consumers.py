@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from hosts import hub, relay
+from hosts.live import hub, relay
 from tests.live import fresh_channel_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -209,8 +209,8 @@ async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host,
 
 
 def test_a_socket_that_falls_behind_keeps_the_latest_of_each_subject():
-    from hosts.groups import INSTANCE_GONE, INSTANCE_STATE, INSTANCE_STATUS, OPERATION
-    from hosts.hub import Mailbox
+    from hosts.live.groups import INSTANCE_GONE, INSTANCE_STATE, INSTANCE_STATUS, OPERATION
+    from hosts.live.hub import Mailbox
 
     box = Mailbox()
     box.put({"type": INSTANCE_STATUS, "host": "h", "instance": "c1", "status": "Running", "seq": "1"})

@@ -15,7 +15,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from django.core.management import call_command
 
-from hosts import crypto
+from hosts.domain import crypto
 from hosts.lxd.certs import generate_client_certificate
 from hosts.models import ClientCertificate
 from tests.lab import ROOT

@@ -11,9 +11,9 @@ import random
 import pytest
 from websockets.asyncio.client import unix_connect
 
-from hosts import groups
+from hosts.live import groups
+from hosts.live.relay import HostRelay, Relay
 from hosts.lxd.events import Lifecycle, OperationUpdate, parse_event, parse_progress, parse_timestamp
-from hosts.relay import HostRelay, Relay
 from tests.live import fresh_channel_layer
 
 PREFIX = "ev3-ord-"

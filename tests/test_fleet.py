@@ -6,7 +6,7 @@ import time
 import pytest
 from django.urls import reverse
 
-from hosts.fleet import render_instance_row
+from hosts.fleet.rows import render_instance_row
 from hosts.lxd import LXDClient
 from hosts.models import Host
 from tests.fleet_helpers import cell, instances_fixture, loader_urls  # noqa: F401 (fixture)

@@ -6,7 +6,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from hosts.operations import safe_operation
+from hosts.domain.operations import safe_operation
 from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db

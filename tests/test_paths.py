@@ -2,7 +2,7 @@
 
 import pytest
 
-from hosts.paths import BadPath, breadcrumbs, join, normalise_path, parse_id, parse_mode, resolve_link
+from hosts.domain.paths import BadPath, breadcrumbs, join, normalise_path, parse_id, parse_mode, resolve_link
 
 
 @pytest.mark.parametrize(

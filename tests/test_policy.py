@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
+from hosts.domain.policy import PolicyRefused, check_write, refusals
 from hosts.models import AuditEntry
-from hosts.policy import PolicyRefused, check_write, refusals
 from tests.fleet_helpers import instances_fixture, status_of  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db

@@ -6,8 +6,8 @@ import socket
 import pytest
 from django.core.management import CommandError, call_command
 
+from hosts.domain.registration import ConfirmationNeeded, RegistrationError, register_host
 from hosts.models import ClientCertificate, Host
-from hosts.registration import ConfirmationNeeded, RegistrationError, register_host
 from tests.servers import closed_port, hanging_server, plain_http_server, tls_server_not_lxd
 
 pytestmark = pytest.mark.django_db
@@ -179,7 +179,7 @@ def test_private_key_is_encrypted_at_rest(lab):
 
 
 def test_remove_host_can_revoke_our_certificate(lab):
-    from hosts.registration import remove_host
+    from hosts.domain.registration import remove_host
 
     host = register_host("two", lab.d2.url, token=lab.d2.trust_token())
     fp = host.client_certificate.fingerprint
@@ -190,7 +190,7 @@ def test_remove_host_can_revoke_our_certificate(lab):
 
 
 def test_revoking_keeps_trust_that_another_registered_host_needs(lab):
-    from hosts.registration import remove_host
+    from hosts.domain.registration import remove_host
 
     first = register_host("two", lab.d2.url, token=lab.d2.trust_token())
     register_host("two-again", lab.d2.url, fingerprint=lab.d2.fingerprint())  # already trusted

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from hosts import groups
-from hosts.relay import Relay
+from hosts.live import groups
+from hosts.live.relay import Relay
 from tests.live import Inbox, ListenerLog, fresh_channel_layer
 from tests.servers import CuttableProxy
 
@@ -132,7 +132,7 @@ async def test_instance_rows_carry_no_secret_config(layer, start_relay, unix_hos
 async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
     layer, start_relay, lab, containers, db
 ):
-    from hosts.registration import register_host
+    from hosts.domain.registration import register_host
 
     proxy = CuttableProxy("127.0.0.1", int(lab.d2.url.rsplit(":", 1)[1]))
     try:
@@ -165,8 +165,8 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
 
 
 async def test_hosts_added_and_removed_later_are_followed(layer, start_relay, lab, db):
+    from hosts.domain.registration import register_host
     from hosts.models import Host
-    from hosts.registration import register_host
 
     inbox = await Inbox(layer).join(groups.HOSTS)
     relay = await start_relay(hosts_poll=60)  # the signal, not the poll, must do it

@@ -10,7 +10,7 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import reverse
 
-from hosts.config_view import HIDDEN
+from hosts.domain.config_view import HIDDEN
 from hosts.lxd.config import is_secret_key
 from tests.files_helpers import container
 

@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from hosts.registration import register_host
+from hosts.domain.registration import register_host
 from tests.routes import all_routes, fill
 
 pytestmark = pytest.mark.django_db

@@ -11,10 +11,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.urls import reverse
 
-from hosts import tasklog
-from hosts.audit import record
+from hosts.domain import tasklog
+from hosts.domain.audit import record
+from hosts.live.relay import Relay
 from hosts.models import AuditEntry, Task
-from hosts.relay import Relay
 from tests.live import fresh_channel_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)

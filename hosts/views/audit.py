@@ -4,8 +4,9 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from ..domain.roles import ADMIN
 from ..models import AuditEntry
-from ..roles import ADMIN, role_required
+from .access import role_required
 
 FILTERS = {"user": "username", "action": "action__startswith", "host": "host_name", "outcome": "outcome"}
 

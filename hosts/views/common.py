@@ -4,7 +4,7 @@ from functools import wraps
 
 from django.shortcuts import render
 
-from ..config_view import config_value
+from ..domain.config_view import config_value
 from ..lxd import LXDError
 from ..lxd.names import NameRule
 

@@ -23,13 +23,14 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import paths, uploads
-from ..audit import audited
+from ..domain import paths, uploads
+from ..domain.audit import audited
+from ..domain.roles import OPERATOR
 from ..lxd import LXDError
 from ..lxd.client import iter_chunks
 from ..lxd.names import INSTANCE
 from ..models import Host
-from ..roles import OPERATOR, role_required
+from .access import role_required
 
 CHUNK = 1024 * 1024
 

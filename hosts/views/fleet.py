@@ -9,7 +9,9 @@ from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
-from ..fleet import (
+from ..domain.roles import OPERATOR, has_role
+from ..fleet.load import STATE_TIMEOUT, host_state_listing, load_fleet
+from ..fleet.rows import (
     STATE_CELLS,
     STATE_SORTS,
     STATUS_CHOICES,
@@ -19,10 +21,8 @@ from ..fleet import (
     render_row,
     render_rows,
 )
-from ..fleet_load import STATE_TIMEOUT, host_state_listing, load_fleet
 from ..lxd import LXDError
 from ..models import Host
-from ..roles import OPERATOR, has_role
 
 ROWS_MARKER = "<!--fleet-rows-->"
 COLUMNS = [

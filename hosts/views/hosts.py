@@ -6,17 +6,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from .. import pending_hosts
-from ..audit import audited, record
-from ..config_view import config_entries
-from ..forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostForm, ServerConfigForm
-from ..lxd import LXDAPIError, LXDError
-from ..lxd.certs import normalise_fingerprint
-from ..lxd.client import parse_endpoint
-from ..lxd.names import PROFILE
-from ..models import Host
-from ..policy import OPERATOR_CONFIG_HELP
-from ..registration import (
+from ..domain import pending_hosts
+from ..domain.audit import audited, record
+from ..domain.config_view import config_entries
+from ..domain.hoststatus import check_host, check_hosts
+from ..domain.policy import OPERATOR_CONFIG_HELP
+from ..domain.registration import (
     ConfirmationNeeded,
     RegistrationError,
     probe_certificate,
@@ -24,9 +19,15 @@ from ..registration import (
     remove_host,
     repin,
 )
-from ..roles import ADMIN, role_required
-from ..status import check_host, check_hosts
+from ..domain.roles import ADMIN
+from ..lxd import LXDAPIError, LXDError
+from ..lxd.certs import normalise_fingerprint
+from ..lxd.client import parse_endpoint
+from ..lxd.names import PROFILE
+from ..models import Host
+from .access import role_required
 from .common import config_changes, config_to_text, render_lxd_error
+from .host_forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostForm, ServerConfigForm
 
 
 @require_safe

@@ -13,20 +13,21 @@ from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
-from ..config_view import HIDDEN
-from ..create import CreateSpec, create_instance
-from ..fleet import InstanceRow, render_row
-from ..instance_detail import detail_context
-from ..instance_forms import ActionForm, BulkForm, InstanceCreateForm
+from ..domain.actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
+from ..domain.config_view import HIDDEN
+from ..domain.create import CreateSpec, create_instance
+from ..domain.policy import OPERATOR_CONFIG_HELP, PolicyRefused
+from ..domain.roles import OPERATOR, has_role, may_see_secrets
+from ..fleet.detail import detail_context
+from ..fleet.rows import InstanceRow, render_row
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.config import redact_lxc_environment
 from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
-from ..policy import OPERATOR_CONFIG_HELP, PolicyRefused
-from ..roles import OPERATOR, has_role, may_see_secrets, role_required
+from .access import role_required
 from .common import lxd_names, render_lxd_error
+from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
 # on a busy host. Following the operation has its own, longer, timeouts.

@@ -11,12 +11,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST, require_safe
 
-from ..audit import audited
+from ..domain.audit import audited
+from ..domain.operations import operation_sort_key, safe_operation
+from ..domain.roles import OPERATOR
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.names import OPERATION
 from ..models import AuditEntry, Host
-from ..operations import operation_sort_key, safe_operation
-from ..roles import OPERATOR, role_required
+from .access import role_required
 from .common import lxd_names, render_lxd_error
 
 MAX_WAIT = 60

@@ -16,12 +16,13 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from ..audit import audited
-from ..config_view import config_entries, config_value
+from ..domain.audit import audited
+from ..domain.config_view import config_entries, config_value
+from ..domain.roles import OPERATOR
 from ..lxd import LXDError
 from ..lxd.names import INSTANCE, SNAPSHOT
 from ..models import Host
-from ..roles import OPERATOR, role_required
+from .access import role_required
 from .common import lxd_names, render_lxd_error
 from .files import instance_url
 

@@ -18,10 +18,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from ..fragments import op_context
+from ..domain.tasklog import task_message
+from ..live.fragments import op_context
 from ..lxd.names import INSTANCE
 from ..models import AuditEntry, Host, Task, validate_host_name
-from ..tasklog import task_message
 
 PAGE_SIZE = 50
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from hosts.registration import ConfirmationNeeded, RegistrationError, register_host
+from ...domain.registration import ConfirmationNeeded, RegistrationError, register_host
 
 
 class Command(BaseCommand):

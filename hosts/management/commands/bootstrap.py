@@ -3,8 +3,8 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
-from hosts.models import Host
-from hosts.registration import RegistrationError, find_local_socket, register_host
+from ...domain.registration import RegistrationError, find_local_socket, register_host
+from ...models import Host
 
 
 class Command(BaseCommand):

@@ -13,7 +13,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from hosts.relay import Relay
+from ...live.relay import Relay
 
 
 class Command(BaseCommand):

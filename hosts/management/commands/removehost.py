@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from hosts.models import Host
-from hosts.registration import remove_host
+from ...domain.registration import remove_host
+from ...models import Host
 
 
 class Command(BaseCommand):

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from hosts.cert_rotation import rotate_client_certificate
+from ...domain.cert_rotation import rotate_client_certificate
 
 
 class Command(BaseCommand):

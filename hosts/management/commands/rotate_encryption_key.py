@@ -2,8 +2,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from hosts import crypto
-from hosts.models import ClientCertificate
+from ...domain import crypto
+from ...models import ClientCertificate
 
 
 class Command(BaseCommand):

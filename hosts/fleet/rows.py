@@ -19,8 +19,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
-from .ids import dom_id
-from .lxd.network import global_addresses
+from ..domain.ids import dom_id
+from ..lxd.network import global_addresses
 
 # Cells that depend on the (expensive) state: each can be rendered and pushed alone.
 STATE_CELLS = ("status", "ips", "snapshots", "memory")

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
-from .lxd import LXDClient, LXDError
-from .lxd.files import PathNotFound
+from ..lxd import LXDClient, LXDError
+from ..lxd.files import PathNotFound
 from .paths import parent_of
 
 CHUNK = 1024 * 1024

@@ -26,10 +26,11 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 
-from . import fragments, groups, relay, tasklog
+from ..domain import tasklog
+from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
+from ..models import Host, Task
+from . import fragments, groups, relay
 from .hub import Mailbox, ensure_hub
-from .models import Host, Task
-from .roles import OPERATOR, RANK, VIEWER, has_role
 from .socket_auth import LoginBound
 
 log = logging.getLogger(__name__)

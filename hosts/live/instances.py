@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 
+from ..fleet.rows import row_config
+from ..lxd.errors import LXDError
+from ..lxd.events import Lifecycle, fetch_instance
+from ..lxd.network import shown_network
 from . import groups
-from .fleet import row_config
-from .lxd.errors import LXDError
-from .lxd.events import Lifecycle, fetch_instance
-from .lxd.network import shown_network
 
 if TYPE_CHECKING:
     from .relay import HostRelay

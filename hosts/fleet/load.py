@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from .fleet import FleetQuery, InstanceRow
-from .lxd import LXDClient, LXDError
-from .lxd.errors import HostUnreachable
-from .models import Host
-from .status import HostState, remember, status_of_error
+from ..domain.hoststatus import HostState, remember, status_of_error
+from ..lxd import LXDClient, LXDError
+from ..lxd.errors import HostUnreachable
+from ..models import Host
+from .rows import FleetQuery, InstanceRow
 
 # recursion=2 grows with the number of running instances (130-230 ms each on busy hosts).
 STATE_TIMEOUT = (0.5, 60.0)

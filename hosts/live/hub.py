@@ -21,8 +21,8 @@ from typing import Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from ..models import Host
 from . import groups
-from .models import Host
 
 log = logging.getLogger(__name__)
 

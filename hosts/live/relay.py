@@ -28,9 +28,9 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from . import groups, tasklog
-from .lxd.errors import CertificateMismatch, LXDError, NotTrusted
-from .lxd.events import (
+from ..domain import tasklog
+from ..lxd.errors import CertificateMismatch, LXDError, NotTrusted
+from ..lxd.events import (
     Lifecycle,
     OperationUpdate,
     events_path,
@@ -38,9 +38,10 @@ from .lxd.events import (
     list_operations,
     open_events,
 )
-from .models import Host
-from .relay_instances import InstanceTracker
-from .relay_operations import OperationTracker, TaskRecorder
+from ..models import Host
+from . import groups
+from .instances import InstanceTracker
+from .operations import OperationTracker, TaskRecorder
 
 log = logging.getLogger(__name__)
 

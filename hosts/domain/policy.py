@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .lxd.names import DOT_SEGMENTS
+from ..lxd.names import DOT_SEGMENTS
 from .roles import ADMIN, OPERATOR, RANK, user_role
 
 # Config keys an operator may write (prefixes); limits.kernel.* raises rlimits past the host's.

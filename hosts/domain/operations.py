@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from .fleet import parse_lxd_time
+from ..fleet.rows import parse_lxd_time
 
 _FIELDS = ("id", "class", "description", "status", "status_code", "may_cancel", "err", "location")
 _PERCENT = re.compile(r"(\d{1,3})%")

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
+from ..lxd import LXDAPIError, LXDClient, LXDError
+from ..lxd.client import TLSIdentity, parse_endpoint
+from ..models import AuditEntry, ClientCertificate, Host
 from .audit import record
-from .lxd import LXDAPIError, LXDClient, LXDError
-from .lxd.client import TLSIdentity, parse_endpoint
-from .models import AuditEntry, ClientCertificate, Host
 from .registration import PROBE_TIMEOUT
 
 ACTION = "certificate.rotate"

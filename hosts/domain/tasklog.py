@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .models import AuditEntry, Host, Task
+from ..models import AuditEntry, Host, Task
 
 LOST_ERROR = (
     "the operation ended while the dashboard was not connected to the host; LXD keeps no record of it"

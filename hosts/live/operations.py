@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 
-from . import groups, tasklog
-from .lxd.events import OperationUpdate, Progress
-from .models import Task
+from ..domain import tasklog
+from ..lxd.events import OperationUpdate, Progress
+from ..models import Task
+from . import groups
 
 if TYPE_CHECKING:
     from .relay import HostRelay, Relay

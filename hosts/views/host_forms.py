@@ -1,6 +1,6 @@
 from django import forms
 
-from .models import validate_host_name
+from ..models import validate_host_name
 
 
 class HostAddForm(forms.Form):

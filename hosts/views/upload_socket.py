@@ -25,13 +25,13 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import close_old_connections
 
-from . import paths, uploads
-from .audit import audited, record
-from .lxd import LXDError
-from .lxd.names import INSTANCE
-from .models import AuditEntry, Host
-from .roles import OPERATOR, RANK, VIEWER, has_role
-from .socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
+from ..domain import paths, uploads
+from ..domain.audit import audited, record
+from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
+from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
+from ..lxd import LXDError
+from ..lxd.names import INSTANCE
+from ..models import AuditEntry, Host
 
 FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); files.js agrees
 WINDOW = 4 * FRAME  # the page's script keeps at most this much unacknowledged

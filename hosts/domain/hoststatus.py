@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from .lxd import CertificateMismatch, HostUnreachable, LXDError, NotTrusted
-from .models import Host
+from ..lxd import CertificateMismatch, HostUnreachable, LXDError, NotTrusted
+from ..models import Host
 
 
 @dataclass

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from ..lxd import LXDAPIError, LXDClient, LXDError, Operation
 from .audit import audited
-from .lxd import LXDAPIError, LXDClient, LXDError, Operation
 
 ACTIONS = ("start", "stop", "restart", "freeze", "unfreeze", "delete")
 BULK_ACTIONS = ACTIONS

@@ -22,10 +22,10 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from .fleet import InstanceRow, render_instance_cell, render_instance_row, render_row
-from .ids import dom_id
-from .models import Host, Task
-from .tasklog import parse_time
+from ..domain.ids import dom_id
+from ..domain.tasklog import parse_time
+from ..fleet.rows import InstanceRow, render_instance_cell, render_instance_row, render_row
+from ..models import Host, Task
 
 # -- one render per message per process --------------------------------------------------------
 

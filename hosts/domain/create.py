@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from ..lxd import LXDClient, LXDError
+from ..models import Host
 from .actions import follow, instance_lock
 from .audit import audited, record
-from .lxd import LXDClient, LXDError
-from .models import Host
 from .policy import PolicyRefused, check_write
 
 

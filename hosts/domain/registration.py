@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from .lxd import LXDClient, LXDError, NotTrusted
-from .lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_fingerprint
-from .lxd.client import Endpoint, TLSIdentity, parse_endpoint
-from .models import ClientCertificate, Host, validate_host_name
+from ..lxd import LXDClient, LXDError, NotTrusted
+from ..lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_fingerprint
+from ..lxd.client import Endpoint, TLSIdentity, parse_endpoint
+from ..models import ClientCertificate, Host, validate_host_name
 
 PROBE_TIMEOUT = 1.5  # a page that registers or re-pins a hanging host answers within ~1.5 s
 LXD_SOCKET_CANDIDATES = [

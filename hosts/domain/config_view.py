@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .lxd.config import is_secret_key
+from ..lxd.config import is_secret_key
 from .roles import may_see_secrets
 
 HIDDEN = "•••• (hidden: admins only)"

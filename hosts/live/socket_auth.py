@@ -39,9 +39,9 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.crypto import constant_time_compare
 
+from ..domain.roles import RANK, user_role
 from . import groups
 from .hub import ensure_hub
-from .roles import RANK, user_role
 
 log = logging.getLogger(__name__)
 

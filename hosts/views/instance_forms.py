@@ -6,8 +6,8 @@ import shlex
 
 from django import forms
 
-from .actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
-from .lxd.names import INSTANCE, PROFILE
+from ..domain.actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
+from ..lxd.names import INSTANCE, PROFILE
 
 
 class InstanceCreateForm(forms.Form):

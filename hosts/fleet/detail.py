@@ -3,9 +3,9 @@ included in 5.0.2) into what the detail page shows; templates never pick LXD JSO
 
 from __future__ import annotations
 
-from .config_view import config_entries
-from .fleet import InstanceRow, human_bytes, parse_lxd_time
-from .lxd import network
+from ..domain.config_view import config_entries
+from ..lxd import network
+from .rows import InstanceRow, human_bytes, parse_lxd_time
 
 
 def _state_facts(state: dict) -> list[tuple[str, str]]:

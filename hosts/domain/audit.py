@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-from .models import AuditEntry, Host
+from ..models import AuditEntry, Host
 from .tasklog import claim
 
 

@@ -293,7 +293,7 @@ async def main(args) -> None:
         await asyncio.sleep(0.3)
         unix_baseline = len(logs[0].open_from(lambda r: True))  # our own logging listener(s) on d1
         token_op = d2.create_trust_token("bench")
-        meta = token_op.data["metadata"]
+        meta = token_op.metadata
         token = base64.b64encode(
             json.dumps(
                 {

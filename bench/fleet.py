@@ -37,9 +37,12 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hosts.lxd import LXDClient, LXDError  # noqa: E402
+from hosts.lxd import (  # noqa: E402
+    LXDClient,
+    LXDError,
+    TLSIdentity,  # noqa: E402
+)
 from hosts.lxd.certs import generate_client_certificate  # noqa: E402
-from hosts.lxd.client import TLSIdentity  # noqa: E402
 from tests.conftest import LiveDashboard  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
 

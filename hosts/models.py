@@ -7,9 +7,8 @@ from django.db import models
 from django.utils import timezone
 
 from .domain import crypto
-from .lxd import LXDClient
+from .lxd import LXDClient, TLSIdentity, parse_endpoint
 from .lxd.certs import generate_client_certificate
-from .lxd.client import TLSIdentity, parse_endpoint
 
 HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 

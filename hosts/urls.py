@@ -8,14 +8,14 @@ instance = "hosts/<slug:host>/instances/<str:name>/"
 
 urlpatterns = [
     path("", fleet.fleet, name="home"),
-    path("fleet/state/<slug:name>/", fleet.fleet_state, name="fleet-state"),
+    path("fleet/state/<slug:host>/", fleet.fleet_state, name="fleet-state"),
     path("hosts/", hosts.host_list, name="host-list"),
     path("hosts/add/", hosts.host_add, name="host-add"),
-    path("hosts/<slug:name>/", hosts.host_detail, name="host-detail"),
-    path("hosts/<slug:name>/config/", hosts.host_config, name="host-config"),
-    path("hosts/<slug:name>/remove/", hosts.host_remove, name="host-remove"),
-    path("hosts/<slug:name>/repin/", hosts.host_repin, name="host-repin"),
-    path("hosts/<slug:name>/profiles/", hosts.host_profiles, name="host-profiles"),
+    path("hosts/<slug:host>/", hosts.host_detail, name="host-detail"),
+    path("hosts/<slug:host>/config/", hosts.host_config, name="host-config"),
+    path("hosts/<slug:host>/remove/", hosts.host_remove, name="host-remove"),
+    path("hosts/<slug:host>/repin/", hosts.host_repin, name="host-repin"),
+    path("hosts/<slug:host>/profiles/", hosts.host_profiles, name="host-profiles"),
     # Instances (names are checked against LXD's rule in the views, for a clear 400)
     path("instances/create/", instances.instance_create, name="instance-create"),
     path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),

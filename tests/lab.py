@@ -43,7 +43,7 @@ class LabDaemon:
     def trust_token(self, name: str = "dashboard-test") -> str:
         """A fresh single-use trust token, built as `lxc config trust add` builds it."""
         op = self.admin().create_trust_token(name)
-        meta = op.data["metadata"]
+        meta = op.metadata
         token = {
             "client_name": name,
             "fingerprint": meta["fingerprint"],

@@ -289,8 +289,7 @@ async def fake_lxd_events(process_request=None, handler=None):
     (an LXDClient pinned to it, the paths asked for)."""
     from websockets.asyncio.server import serve
 
-    from hosts.lxd import LXDClient
-    from hosts.lxd.client import TLSIdentity
+    from hosts.lxd import LXDClient, TLSIdentity
 
     ctx, cert = tls_server_context("fake-lxd-events")
     seen: list[str] = []

@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from websockets.asyncio.client import unix_connect
 
 from hosts.live import groups
-from hosts.live.relay import HostRelay, Relay
-from hosts.lxd.events import Lifecycle, OperationUpdate, parse_event, parse_progress, parse_timestamp
-from tests.live import fresh_channel_layer
+from hosts.live.instances import InstanceTracker
+from hosts.live.operations import OperationTracker
+from hosts.lxd.events import Lifecycle, parse_event
+from hosts.lxd.operation import Operation, parse_progress
+from hosts.lxd.timestamps import timestamp_ns as parse_timestamp
 
 PREFIX = "ev3-ord-"
 
@@ -109,7 +112,9 @@ def captured(lab):
         return events
 
     try:
-        yield asyncio.run(capture())
+        # Its own loop in its own thread: the async tests that use this fixture run in a loop.
+        with ThreadPoolExecutor(1) as pool:
+            yield pool.submit(asyncio.run, capture()).result()
     finally:
         lab.d1.lxc("delete", "--force", PREFIX + "cap", check=False)
 
@@ -124,30 +129,47 @@ def lxd_shuffle(events: list, seed: int) -> list:
     return shuffled
 
 
-def drain(relay: HostRelay) -> list[dict]:
-    out = []
-    while not relay.outbox.empty():
-        out.append(relay.outbox.get_nowait()[1])
-    return out
+class Trackers:
+    """A host's two trackers on plain inputs: what they send is collected, an instance fetch
+    answers from a dict (no relay, no host, no database)."""
+
+    def __init__(self):
+        self.pushes: list[dict] = []
+        self.tasks: set[asyncio.Task] = set()
+        self.operations = OperationTracker("lab1", send=self.pushes.append, note=lambda record: None)
+        self.instances = InstanceTracker(
+            send=self.pushes.append, spawn=self.spawn, fetch=self.fetch, busy=self.operations.busy
+        )
+
+    def spawn(self, coro, name):
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        return task
+
+    async def fetch(self, name):
+        return {"name": name, "status": "Stopped"}
+
+    async def settle(self):
+        """Every state fetch done, every throttled progress push sent."""
+        while not all(t.done() for t in self.tasks):
+            await asyncio.gather(*self.tasks)
+        self.operations.flush()
 
 
-@pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("seed", range(5))
-async def test_shuffled_real_events_give_ordered_monotonic_pushes(captured, unix_host, seed):
+async def test_shuffled_real_events_give_ordered_monotonic_pushes(captured, seed):
     parsed = [e for e in (parse_event(raw) for raw in captured) if e is not None]
-    assert any(isinstance(e, OperationUpdate) and e.progress and e.progress.percent for e in parsed)
-    relay = HostRelay(Relay(fresh_channel_layer()), unix_host)
-    client = unix_host.client()
+    assert any(isinstance(e, Operation) and e.progress and e.progress.percent for e in parsed)
+    trackers = Trackers()
     name = PREFIX + "cap"
-    relay.instances.resync({name: "Stopped"}, 0.0, client)  # the row is on the page already
+    trackers.instances.resync({name: "Stopped"}, 0.0)  # the row is on the page already
     for event in lxd_shuffle([e for e in parsed if getattr(e, "action", "") != "instance-created"], seed):
         if isinstance(event, Lifecycle):
-            relay.instances.on_lifecycle(event, client)
+            trackers.instances.on_lifecycle(event)
         else:
-            relay.operations.on_update(event)
-    await asyncio.sleep(0.3)  # let the throttled trailing pushes go out
-    await relay._stop_children()
-    pushes = drain(relay)
+            trackers.operations.on_update(event)
+    await trackers.settle()
+    pushes = trackers.pushes
 
     by_op: dict[str, list[dict]] = {}
     for m in pushes:
@@ -171,13 +193,12 @@ async def test_shuffled_real_events_give_ordered_monotonic_pushes(captured, unix
     assert actions[-1] == "instance-stopped"
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_reversed_events_show_only_the_end(captured, unix_host):
+async def test_reversed_events_show_only_the_end(captured):
     """Everything older than the final state arrives after it: nothing may be pushed back."""
-    parsed = [e for e in (parse_event(raw) for raw in captured) if isinstance(e, OperationUpdate)]
-    relay = HostRelay(Relay(fresh_channel_layer()), unix_host)
+    parsed = [e for e in (parse_event(raw) for raw in captured) if isinstance(e, Operation)]
+    trackers = Trackers()
     for event in reversed(parsed):
-        relay.operations.on_update(event)
-    pushes = drain(relay)
+        trackers.operations.on_update(event)
+    pushes = trackers.pushes
     assert {m["status"] for m in pushes} == {"success"}
     assert len(pushes) == len({e.id for e in parsed})

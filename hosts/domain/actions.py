@@ -15,13 +15,14 @@ records the audit entry from the ActionResult in the request thread.
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from ..concurrency import SLOW, parallel
 from ..lxd import LXDAPIError, LXDClient, LXDError, Operation
+from ..lxd.errors import UserError
 from .audit import audited
 
 ACTIONS = ("start", "stop", "restart", "freeze", "unfreeze", "delete")
@@ -30,11 +31,11 @@ DEFAULT_GRACE = 30
 MAX_GRACE = 600
 
 
-class InstanceBusy(LXDError):
+class InstanceBusy(UserError):
     http_status = 409
 
 
-class ConfirmationMissing(LXDError):
+class ConfirmationMissing(UserError):
     http_status = 400
 
 
@@ -52,7 +53,7 @@ class ActionResult:
     host_name: str
     name: str
     action: str
-    error: LXDError | None = None
+    error: UserError | None = None
     operation_ids: list[str] = field(default_factory=list)
     instance: dict | None = None  # as LXD describes it after the action (full, with state)
     gone: bool = False  # LXD no longer knows the instance
@@ -98,13 +99,6 @@ def instance_lock(host_name: str, name: str, wait: float = 2.0):
         lock.release()
 
 
-def follow(client: LXDClient, op: Operation, timeout: float) -> Operation:
-    """Wait for an operation's end; LXD's failure text comes out as OperationFailed."""
-    if not op.id:  # LXD answered synchronously: nothing to follow
-        return op
-    return client.wait(op, timeout=timeout)
-
-
 def _operation_timeout(req: ActionRequest) -> float:
     if req.action in ("stop", "restart") and not req.force:
         return req.timeout + 30
@@ -112,13 +106,13 @@ def _operation_timeout(req: ActionRequest) -> float:
 
 
 def perform(client: LXDClient, host_name: str, name: str, req: ActionRequest) -> ActionResult:
-    """Do one action and re-read the instance. Never raises LXDError: it is in the result."""
+    """Do one action and re-read the instance. Never raises a UserError: it is in the result."""
     result = ActionResult(host_name, name, req.action)
 
     def run(op: Operation) -> None:
         if op.id:
             result.operation_ids.append(op.id)
-        follow(client, op, _operation_timeout(req))
+        client.wait(op, timeout=_operation_timeout(req))
 
     try:
         with instance_lock(host_name, name):
@@ -132,7 +126,7 @@ def perform(client: LXDClient, host_name: str, name: str, req: ActionRequest) ->
                 run(client.delete_instance(name))
             else:
                 run(client.change_state(name, req.action, timeout=req.timeout, force=req.force))
-    except LXDError as exc:
+    except UserError as exc:
         result.error = exc
     if req.action == "delete" and result.ok:
         result.gone = True
@@ -153,21 +147,20 @@ def audit_result(request, host, result: ActionResult) -> None:
             entry.operation_id = ",".join(result.operation_ids)[:64]
             if result.error is not None:
                 raise result.error
-    except LXDError:
+    except UserError:
         pass
 
 
-_bulk_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="lxd-bulk")
-
-
-def perform_many(jobs: list[tuple[LXDClient | LXDError, str, str]], req: ActionRequest) -> list[ActionResult]:
-    """jobs: (client, or the LXDError that stops us reaching the host), host name, instance
+def perform_many(
+    jobs: list[tuple[LXDClient | UserError, str, str]], req: ActionRequest
+) -> list[ActionResult]:
+    """jobs: (client, or the UserError that stops us reaching the host), host name, instance
     name. All run in parallel; each instance gets its own result."""
 
     def one(job):
         client, host_name, name = job
-        if isinstance(client, LXDError):
+        if isinstance(client, UserError):
             return ActionResult(host_name, name, req.action, error=client)
         return perform(client, host_name, name, req)
 
-    return list(_bulk_pool.map(one, jobs))
+    return parallel(one, jobs, pool=SLOW)  # each follows its operation to the end

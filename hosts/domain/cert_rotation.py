@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from ..lxd import LXDAPIError, LXDClient, LXDError
-from ..lxd.client import TLSIdentity, parse_endpoint
+from ..lxd import LXDAPIError, LXDClient, LXDError, TLSIdentity, parse_endpoint
 from ..models import AuditEntry, ClientCertificate, Host
 from .audit import record
 from .registration import PROBE_TIMEOUT

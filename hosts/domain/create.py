@@ -21,7 +21,7 @@ from django.conf import settings
 
 from ..lxd import LXDClient, LXDError
 from ..models import Host
-from .actions import follow, instance_lock
+from .actions import instance_lock
 from .audit import audited, record
 from .policy import PolicyRefused, check_write
 
@@ -116,7 +116,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
         ):
             op = target.create_instance(body)
             entry.operation_id = op.id
-            follow(target, op, timeout)
+            target.wait(op, timeout=timeout)
     finally:
         if token_op and source_client is not None:
             _revoke(source_client, token_op)
@@ -128,7 +128,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
             ):
                 op = target.change_state(spec.name, "start")
                 entry.operation_id = op.id
-                follow(target, op, timeout)
+                target.wait(op, timeout=timeout)
         except LXDError as exc:
             outcome.start_error = exc
     try:

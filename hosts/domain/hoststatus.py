@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..concurrency import parallel
 from ..lxd import CertificateMismatch, HostUnreachable, LXDError, NotTrusted
 from ..models import Host
 
@@ -64,8 +64,7 @@ def probe_host(host: Host) -> HostState:
 def check_hosts(hosts: list[Host]) -> list[HostState]:
     if not hosts:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
-        states = list(pool.map(probe_host, hosts))
+    states = parallel(probe_host, hosts)
     for state in states:
         remember(state)
     return states

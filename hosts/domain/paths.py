@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import re
 
+from ..lxd.errors import UserError
+
 PATH_MAX = 4096  # bytes, as Linux counts them
 NAME_MAX = 255  # bytes per path segment
 OCTAL_MODE = re.compile(r"^0?[0-7]{3}$")  # permission bits only: LXD drops setuid/sticky
 MAX_ID = 2**32 - 2  # (uid_t)-1 means "unchanged" to the kernel
 
 
-class BadPath(ValueError):
+class BadPath(UserError, ValueError):
     """A path or name a person gave that cannot be used; the message says why."""
-
-    http_status = 400
 
 
 def normalise_path(raw: str | None) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..lxd.errors import UserError
 from ..lxd.names import DOT_SEGMENTS
 from .roles import ADMIN, OPERATOR, RANK, user_role
 
@@ -47,18 +48,14 @@ OPERATOR_CONFIG_HELP = "operators may set limits.* (not limits.kernel.*), " + ",
 )
 
 
-class PolicyRefused(Exception):
+class PolicyRefused(UserError):
     """The role may not write this.  `refused` lists every refusal, each naming its subject."""
 
     http_status = 403
 
     def __init__(self, refused: list[str]):
         self.refused = refused
-        self.message = "; ".join(refused)
-        super().__init__(self.message)
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__("; ".join(refused))
 
 
 def check_write(

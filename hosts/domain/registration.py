@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 
-from ..lxd import LXDClient, LXDError, NotTrusted
+from ..lxd import Endpoint, LXDClient, LXDError, NotTrusted, TLSIdentity, parse_endpoint
 from ..lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_fingerprint
-from ..lxd.client import Endpoint, TLSIdentity, parse_endpoint
+from ..lxd.errors import UserError
 from ..models import ClientCertificate, Host, validate_host_name
 
 PROBE_TIMEOUT = 1.5  # a page that registers or re-pins a hanging host answers within ~1.5 s
@@ -26,7 +26,7 @@ LXD_SOCKET_CANDIDATES = [
 ]
 
 
-class RegistrationError(Exception):
+class RegistrationError(UserError):
     """Registration refused; the message says why, for a person."""
 
 

@@ -1,7 +1,7 @@
 """The lasting task log: every operation the relay saw, kept after LXD forgets it.
 
 Plain synchronous database code: the relay calls it through a thread, views directly.
-An operation message (groups.OPERATION) and a stored Task look the same to templates:
+A stored Task and a live operation look the same to templates: hosts/live/groups.py
 `task_message(task)` turns a Task into the message the relay would send for it.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..lxd.operation import Status, is_final
 from ..models import AuditEntry, Host, Task
 
 LOST_ERROR = (
@@ -23,31 +24,20 @@ LOST_ERROR = (
 
 def status_of(status_code: int) -> str:
     """LXD's operation status code -> Task.Status (Cancelling counts as running)."""
-    if status_code == 200:
+    if status_code == Status.SUCCESS:
         return Task.Status.SUCCESS
-    if status_code == 401:
+    if status_code == Status.CANCELLED:
         return Task.Status.CANCELLED
-    if status_code >= 400:
+    if is_final(status_code):
         return Task.Status.FAILURE
-    if status_code == 105:
+    if status_code == Status.PENDING:
         return Task.Status.PENDING
     return Task.Status.RUNNING
 
 
-def parse_time(text: str) -> dt.datetime | None:
-    """LXD's RFC 3339 times (nanoseconds, any zone) as aware datetimes."""
-    if not text or text.startswith("0001-"):
-        return None
-    head, _, rest = text.partition(".")
-    if rest:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
-    try:
-        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
+def is_final_status(status: str) -> bool:
+    """Whether a Task.Status value is an end (LOST included)."""
+    return status in Task.FINAL
 
 
 @dataclass
@@ -155,29 +145,3 @@ def running(host_names: Iterable[str] | None = None, classes: tuple[str, ...] = 
     if host_names is not None:
         tasks = tasks.filter(host_name__in=list(host_names))
     return list(tasks.order_by("started_at"))
-
-
-def task_message(task: Task) -> dict:
-    """A stored task in the shape of a relay operation message (see groups.py)."""
-    targets = task.target_list()
-    return {
-        "host": task.host_name,
-        "id": task.operation_id,
-        "op_class": task.op_class,
-        "description": task.description,
-        "status": str(task.status),
-        "status_code": task.status_code,
-        "final": task.is_final,
-        "ok": task.status == Task.Status.SUCCESS,
-        "err": task.error,
-        "percent": task.percent,
-        "stage": "",
-        "rate": "",
-        "eta": None,
-        "text": task.progress,
-        "targets": [list(t) for t in targets],
-        "instances": [name for kind, name in targets if kind == "instance" and "/" not in name],
-        "started_at": task.started_at.isoformat() if task.started_at else "",
-        "ended_at": task.ended_at.isoformat() if task.ended_at else "",
-        "username": task.username,
-    }

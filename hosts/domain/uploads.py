@@ -23,6 +23,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from ..lxd import LXDClient, LXDError
+from ..lxd.errors import UserError
 from ..lxd.files import PathNotFound
 from .paths import parent_of
 
@@ -30,16 +31,8 @@ CHUNK = 1024 * 1024
 MULTIPART_SLACK = 1024 * 1024  # form fields and boundaries around the file itself
 
 
-class UploadRefused(Exception):
-    """The upload cannot go ahead, or broke; `message` is for the person, `http_status` fits."""
-
-    def __init__(self, message: str, http_status: int = 400):
-        super().__init__(message)
-        self.message = message
-        self.http_status = http_status
-
-    def __str__(self) -> str:
-        return self.message
+class UploadRefused(UserError):
+    """The upload cannot go ahead, or broke."""
 
 
 def max_upload_bytes() -> int:

@@ -3,9 +3,15 @@ included in 5.0.2) into what the detail page shows; templates never pick LXD JSO
 
 from __future__ import annotations
 
+import datetime as dt
+
 from ..domain.config_view import config_entries
 from ..lxd import network
-from .rows import InstanceRow, human_bytes, parse_lxd_time
+from ..lxd.sizes import human_bytes
+from ..lxd.timestamps import parse_time
+from .rows import InstanceRow
+
+_NEVER = dt.datetime.min.replace(tzinfo=dt.UTC)
 
 
 def _state_facts(state: dict) -> list[tuple[str, str]]:
@@ -86,13 +92,13 @@ def _snapshots(instance: dict) -> list[dict]:
         out.append(
             {
                 "name": (snap.get("name") or "").split("/", 1)[-1],
-                "created_at": parse_lxd_time(snap.get("created_at")),
-                "expires_at": parse_lxd_time(snap.get("expires_at")),
+                "created_at": parse_time(snap.get("created_at")),
+                "expires_at": parse_time(snap.get("expires_at")),
                 "stateful": bool(snap.get("stateful")),
                 "size": human_bytes(snap["size"]) if (snap.get("size") or -1) >= 0 else "unknown",
             }
         )
-    return sorted(out, key=lambda s: s["created_at"] or parse_lxd_time("1970-01-01T00:00:00Z"))
+    return sorted(out, key=lambda s: s["created_at"] or _NEVER)
 
 
 def detail_context(host, instance: dict, logs: list[str], user) -> dict:
@@ -107,8 +113,8 @@ def detail_context(host, instance: dict, logs: list[str], user) -> dict:
             "architecture": instance.get("architecture", ""),
             "description": instance.get("description", ""),
             "ephemeral": instance.get("ephemeral", False),
-            "created_at": parse_lxd_time(instance.get("created_at")),
-            "last_used_at": parse_lxd_time(instance.get("last_used_at")),
+            "created_at": parse_time(instance.get("created_at")),
+            "last_used_at": parse_time(instance.get("last_used_at")),
             "profiles": instance.get("profiles") or [],
             "location": instance.get("location", ""),
         },

@@ -16,12 +16,13 @@ import contextlib
 import secrets
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from ..concurrency import SLOW, submit
 from ..domain.hoststatus import HostState, remember, status_of_error
 from ..lxd import LXDClient, LXDError
 from ..lxd.errors import HostUnreachable
@@ -34,10 +35,6 @@ PREFETCH_TTL = 90.0
 # How long the state fetch of a network host waits for the cheap listing of the same host
 # before starting anyway (a local unix-socket host has no latency to hide: it always waits).
 STATE_HEAD_START = 0.05
-
-# Separate pools: slow state fetches must never queue the first paint's listings.
-_page_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lxd-list")
-_state_pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="lxd-state")
 
 
 @dataclass
@@ -103,14 +100,14 @@ def load_fleet(hosts: list[Host], query: FleetQuery, user_id: int | None) -> Fle
     token = secrets.token_urlsafe(12)
     # Build clients here: decrypting keys and reading settings stay in the request thread.
     clients = {host.name: host.client() for host in hosts}
-    futures = {host.name: _page_pool.submit(_timed_listing, clients[host.name]) for host in hosts}
+    futures = {host.name: submit(_timed_listing, clients[host.name]) for host in hosts}
     for host in hosts:
         if host.status in (Host.Status.ONLINE, Host.Status.UNKNOWN):
             # Healthy: start the state fetch as soon as the listing is done, or after a short
             # head start if the listing is slow (a distant host): the expensive call then
             # neither competes with the listing for the host's CPU nor waits on its latency.
             head_start = None if host.is_unix else STATE_HEAD_START
-            future = _state_pool.submit(_state_after, futures[host.name], clients[host.name], head_start)
+            future = submit(_state_after, futures[host.name], clients[host.name], head_start, pool=SLOW)
         else:
             # Down last time: only once the listing shows it is back, so a hanging host
             # does not hold a state thread for every page load.
@@ -156,7 +153,7 @@ def _chain_state(client: LXDClient, target: Future):
         if not listing.ok:
             target.set_exception(listing.error)
             return
-        state = _state_pool.submit(_listing, client, 2, STATE_TIMEOUT)
+        state = submit(_listing, client, 2, STATE_TIMEOUT, pool=SLOW)
         state.add_done_callback(lambda done: _copy_result(done, target))
 
     return start
@@ -183,5 +180,5 @@ def host_state_listing(host: Host, token: str, user_id: int | None) -> list[dict
     Raises LXDError, or TimeoutError if the host is slower than STATE_TIMEOUT allows."""
     future = prefetches.take(token, host.name, user_id) if token else None
     if future is None:
-        future = _state_pool.submit(_listing, host.client(), 2, STATE_TIMEOUT)
+        future = submit(_listing, host.client(), 2, STATE_TIMEOUT, pool=SLOW)
     return future.result(timeout=sum(STATE_TIMEOUT) + 5)

@@ -7,7 +7,6 @@ htmx responses and pushes all go through the same templates, so they target the 
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -21,36 +20,13 @@ from django.utils.safestring import mark_safe
 
 from ..domain.ids import dom_id
 from ..lxd.network import global_addresses
+from ..lxd.sizes import human_bytes
+from ..lxd.timestamps import parse_time
 
 # Cells that depend on the (expensive) state: each can be rendered and pushed alone.
 STATE_CELLS = ("status", "ips", "snapshots", "memory")
 
 STATUS_CHOICES = ("running", "stopped", "frozen", "error")
-
-
-def parse_lxd_time(value: str | None) -> datetime | None:
-    """LXD's RFC 3339 times carry nanoseconds, and the Go zero time means "never"."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    text = value.replace("Z", "+00:00")
-    match = re.match(r"^(.*T\d\d:\d\d:\d\d)(\.\d+)?(.*)$", text)
-    if match:
-        text = match.group(1) + (match.group(2) or "")[:7] + match.group(3)
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def human_bytes(value: int | None) -> str:
-    if value is None:
-        return ""
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return ""  # pragma: no cover
 
 
 def row_config(config: dict | None) -> dict:
@@ -102,7 +78,7 @@ class InstanceRow:
             name=instance.get("name", ""),
             type=instance.get("type") or "container",
             status=(state or {}).get("status") or instance.get("status") or "",
-            created_at=parse_lxd_time(instance.get("created_at")),
+            created_at=parse_time(instance.get("created_at")),
             image=image_label(instance),
             description=instance.get("description") or "",
             profiles=list(instance.get("profiles") or []),

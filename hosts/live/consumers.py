@@ -16,7 +16,6 @@ page shows, and this renders them (hosts/fragments.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -94,7 +93,7 @@ def _host_states() -> list[tuple[str, str, str]]:
 
 
 def _running_operations(names: list[str]) -> list[dict]:
-    return [tasklog.task_message(t) for t in tasklog.running(names)]
+    return [groups.task_message(t) for t in tasklog.running(names)]
 
 
 def _joinable(frame: str) -> bool:
@@ -133,9 +132,10 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
             await self._send(fragments.live_error(f"Live updates refused: {exc}."))
             await self.close(code=4400)
             return
-        relay.ensure_embedded()
+        # The hub first: it hears the embedded relay's very first "host synced".
         # Subscribed before accepting, so nothing sent after the page sees "open" is missed.
         self.hub = await ensure_hub()
+        relay.ensure_embedded()
         self.hub.subscribers.add(self)
         await self.accept()
         await self.send_initial()
@@ -278,30 +278,26 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         if self.watch.wants_task(message):
             first = key not in self.seen_tasks
             self.seen_tasks.add(key)
-            frames += fragments.cached(message, f"task{first}", lambda: fragments.task_row(message, first))
+            operate = self.can_operate
+            frames += fragments.cached(
+                message, f"task{first}{operate}", lambda: fragments.task_row(message, first, operate)
+            )
         return frames
 
     async def _catch_up_if_stale(self, patience: float = 5.0) -> None:
-        """The relay starts with the first browser socket: what changed between this page's
-        render and the relay's first look was never an event.  If that window exists, have
+        """An embedded relay starts with the first browser socket: what changed between this
+        page's render and the relay's first look at a host was never an event.  If that
+        window exists (the relay's "host synced" fact says when it started watching), have
         the page refresh its tables (static/js/live.js).  Then mark the page caught up."""
         try:
-            running = relay.embedded()
-            if running is None or not self.watch.since:
-                return  # an external relay runs all along
-            names = [n for n in await _db(_host_names)() if self.watch.wants_host(n)]
-            deadline = asyncio.get_running_loop().time() + patience
-            for name in names:
-                while name not in running.hosts and asyncio.get_running_loop().time() < deadline:
-                    await asyncio.sleep(0.05)
-                host = running.hosts.get(name)
-                if host is None:
-                    continue
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        host.synced.wait(), max(0.0, deadline - asyncio.get_running_loop().time())
-                    )
-                if host.watching_since is not None and host.watching_since > self.watch.since:
+            if not self.watch.since:
+                return
+            wait = patience if relay.mode() == "embedded" else 0.0  # external: it runs all along
+            deadline = asyncio.get_running_loop().time() + wait
+            for name in [n for n in await _db(_host_names)() if self.watch.wants_host(n)]:
+                remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+                since = await self.hub.watching_since(name, remaining)
+                if since is not None and since > self.watch.since:
                     await self._send(fragments.live_resync())
                     return
         finally:

@@ -23,8 +23,8 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from ..domain.ids import dom_id
-from ..domain.tasklog import parse_time
 from ..fleet.rows import InstanceRow, render_instance_cell, render_instance_row, render_row
+from ..lxd.timestamps import parse_time
 from ..models import Host, Task
 
 # -- one render per message per process --------------------------------------------------------
@@ -169,8 +169,10 @@ def operations_panel(messages: list[dict]) -> list[str]:
     return [format_html('<ul id="live-operations" hx-swap-oob="innerHTML">{}</ul>', items)]
 
 
-def task_row(message: dict, first: bool) -> list[str]:
-    row = render_to_string("hosts/partials/task_row.html", {"t": op_context(message)})
+def task_row(message: dict, first: bool, can_operate: bool = False) -> list[str]:
+    row = render_to_string(
+        "hosts/partials/task_row.html", {"t": op_context(message), "can_operate": can_operate}
+    )
     if not first:
         return [row]
     return [

@@ -12,6 +12,7 @@ behind skips what is already superseded and never loses the current state.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from collections import OrderedDict
@@ -86,6 +87,10 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.logins: set[LoginWatcher] = set()  # sockets bound to a login (hosts/socket_auth.py)
         self.joined: set[str] = set()
+        # The facts the relay published that a socket opened later still needs: when the
+        # relay started watching each host (groups.host_synced), once it has caught up.
+        self.synced: dict[str, float | None] = {}
+        self.synced_changed = asyncio.Event()
         self.channel = ""
         self.task: asyncio.Task | None = None
         self.renewer: asyncio.Task | None = None
@@ -125,11 +130,27 @@ class Hub:
                 continue
             if message.get("type") == groups.HOST_STATUS:
                 await self._join(message.get("host", ""))  # a host registered since
+            if message.get("type") == groups.HOST_SYNCED:
+                self.synced[message.get("host", "")] = message.get("watching_since")
+                self.synced_changed.set()
+                self.synced_changed = asyncio.Event()
             for subscriber in list(self.subscribers):
                 try:
                     subscriber.offer(message)
                 except Exception:
                     log.exception("a browser socket refused a message")
+
+    async def watching_since(self, host: str, patience: float) -> float | None:
+        """When the relay started watching `host`, once it has caught up with it; waits up to
+        `patience` seconds for that fact, None if it has not come by then."""
+        deadline = asyncio.get_running_loop().time() + patience
+        while host not in self.synced:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.synced_changed.wait(), remaining)
+        return self.synced[host]
 
     async def stop(self) -> None:
         tasks = [t for t in (self.task, self.renewer) if t is not None]

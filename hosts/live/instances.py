@@ -8,6 +8,10 @@ is snapshot-created + paused + resumed + the operation's end).
 LXD delivers events out of order, so each instance remembers the timestamp of the last
 status it applied and ignores older ones; a deleted instance leaves a tombstone so a late
 "stopped" cannot bring its row back.
+
+The tracker is given what it needs (`send` a message, `spawn` a task, `fetch` one instance,
+`busy`: is an operation working on it) and nothing else: it is tested on plain inputs,
+without a relay, a host or a database.
 """
 
 from __future__ import annotations
@@ -15,19 +19,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-from asgiref.sync import sync_to_async
 
 from ..fleet.rows import row_config
 from ..lxd.errors import LXDError
-from ..lxd.events import Lifecycle, fetch_instance
+from ..lxd.events import Lifecycle
 from ..lxd.network import shown_network
 from . import groups
-
-if TYPE_CHECKING:
-    from .relay import HostRelay
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +81,15 @@ def slim(instance: dict) -> dict:
 
 
 class InstanceTracker:
-    def __init__(self, relay: HostRelay):
-        self.relay = relay
+    def __init__(
+        self,
+        *,
+        send: Callable[[dict], None],
+        spawn: Callable[[Coroutine, str], asyncio.Task],
+        fetch: Callable[[str], Awaitable[dict | None]],
+        busy: Callable[[str], bool],
+    ):
+        self.send, self.spawn, self.fetch, self.busy = send, spawn, fetch, busy
         self.seen: dict[str, Seen] = {}
         self.fresh: set[str] = set()  # rows the pages do not have yet (created, renamed)
         self.refreshing: dict[str, asyncio.Task] = {}
@@ -93,9 +99,9 @@ class InstanceTracker:
     def _gone(self, name: str, ts: int) -> None:
         self.seen[name] = Seen(DELETED, ts, time.monotonic())
         self.fresh.discard(name)
-        self.relay.send({"type": groups.INSTANCE_GONE, "instance": name})
+        self.send(groups.instance_gone(name))
 
-    def on_lifecycle(self, event: Lifecycle, client) -> None:
+    def on_lifecycle(self, event: Lifecycle) -> None:
         name = event.instance
         if not name:
             return
@@ -105,7 +111,7 @@ class InstanceTracker:
                 self._gone(event.old_name, event.ts)
             self.seen[name] = Seen("", event.ts, time.monotonic())
             self.fresh.add(name)
-            self.refresh(name, client)
+            self.refresh(name)
             return
         if event.action == "instance-deleted":
             self._gone(name, event.ts)
@@ -116,36 +122,29 @@ class InstanceTracker:
             if seen is None or seen.status == DELETED:
                 self.seen[name] = Seen("Stopped", event.ts, time.monotonic())
                 self.fresh.add(name)
-            if self.relay.operations.busy(name):
+            if self.busy(name):
                 return  # the creating operation's end refreshes it: the row appears when done
         status = STATUS_AFTER.get(event.action) if "/" not in event.name else None
         if status is not None:
             self.seen[name] = Seen(status, event.ts, time.monotonic())
             if name not in self.fresh:
-                self.relay.send(
-                    {
-                        "type": groups.INSTANCE_STATUS,
-                        "instance": name,
-                        "status": status,
-                        "action": event.action,
-                    }
-                )
+                self.send(groups.instance_status(name, status, event.action))
         if event.action in REFRESH_AFTER:
-            self.refresh(name, client)
+            self.refresh(name)
 
-    def refresh(self, name: str, client) -> None:
+    def refresh(self, name: str) -> None:
         """Fetch one instance's state soon; requests made meanwhile merge into one fetch."""
         if name in self.refreshing:
             self.dirty.add(name)
             return
-        self.refreshing[name] = self.relay.spawn(self._refresh(name, client), f"refresh:{name}")
+        self.refreshing[name] = self.spawn(self._refresh(name), f"refresh:{name}")
 
-    async def _refresh(self, name: str, client) -> None:
+    async def _refresh(self, name: str) -> None:
         try:
             await asyncio.sleep(REFRESH_DELAY)
             while True:
                 self.dirty.discard(name)
-                data = await sync_to_async(fetch_instance, thread_sensitive=False)(client, name)
+                data = await self.fetch(name)
                 if name in self.dirty:
                     continue  # something changed while we asked: this answer may be stale
                 seen = self.seen.get(name)
@@ -158,17 +157,15 @@ class InstanceTracker:
                 self.seen[name] = Seen(data.get("status", ""), seen.ts if seen else 0, time.monotonic())
                 new = name in self.fresh
                 self.fresh.discard(name)
-                self.relay.send(
-                    {"type": groups.INSTANCE_STATE, "instance": name, "data": slim(data), "new": new}
-                )
+                self.send(groups.instance_state(name, slim(data), new))
                 return
         except LXDError as exc:
-            log.info("could not read %s on %s: %s", name, self.relay.name, exc)
+            log.info("could not read %s: %s", name, exc)
         finally:
             self.refreshing.pop(name, None)
             self.dirty.discard(name)
 
-    def resync(self, statuses: dict[str, str], started: float, client) -> None:
+    def resync(self, statuses: dict[str, str], started: float) -> None:
         """After (re)connecting: LXD replays nothing, so compare what it lists now with
         what we last knew, and push the differences.  Instances an event has touched
         since the listing began are left alone: the event is at least as new."""
@@ -184,13 +181,11 @@ class InstanceTracker:
             if seen is None or seen.status == DELETED:
                 self.seen[name] = Seen(status, 0, time.monotonic())
                 self.fresh.add(name)
-                self.refresh(name, client)
+                self.refresh(name)
             elif seen.status != status:
                 seen.status, seen.touched = status, time.monotonic()
-                self.relay.send(
-                    {"type": groups.INSTANCE_STATUS, "instance": name, "status": status, "action": ""}
-                )
-                self.refresh(name, client)
+                self.send(groups.instance_status(name, status))
+                self.refresh(name)
         for name, seen in list(self.seen.items()):
             if name not in statuses and seen.status != DELETED and seen.touched <= started:
                 self._gone(name, seen.ts)

@@ -4,54 +4,33 @@ LXD delivers operation events out of order (Running before Pending, 7 % then 4 %
 update older than the last one applied is dropped, a finished operation stays finished,
 and the percentage never goes back within a stage.  Progress is pushed at most
 `PUSH_INTERVAL` apart (a 1 MB unpack sends ~30 updates in 40 ms); status changes and the
-end are pushed at once.  Every update goes to the task log through the TaskRecorder, which
-coalesces them and writes off the event loop.
+end are pushed at once.  Every update is noted for the task log (the TaskRecorder
+coalesces them and writes off the event loop).
+
+The tracker is given what it needs (`send` a message, `note` a task record) and nothing
+else: it is tested on plain inputs, without a relay, a host or a database.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-from channels.db import database_sync_to_async
 
 from ..domain import tasklog
-from ..lxd.events import OperationUpdate, Progress
-from ..models import Task
-from . import groups
-
-if TYPE_CHECKING:
-    from .relay import HostRelay, Relay
-
-log = logging.getLogger(__name__)
+from ..lxd.operation import Operation, Progress
+from ..lxd.sizes import human_rate
+from ..lxd.timestamps import parse_time
+from .groups import operation_message
 
 PUSH_INTERVAL = 0.1
 FORGET_AFTER = 120.0  # keep finished operations this long, to drop their late events
 
 
-def _rank(status_code: int) -> int:
-    if status_code >= 200:
-        return 2
-    return 0 if status_code == 105 else 1
-
-
-def human_rate(speed: float | None) -> str:
-    if not speed or speed <= 0:
-        return ""
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if speed < 1000 or unit == "TB":
-            return f"{speed:.3g} {unit}/s" if speed < 100 else f"{speed:.0f} {unit}/s"
-        speed /= 1000
-    return ""
-
-
 @dataclass
 class OpState:
-    update: OperationUpdate
+    update: Operation
     stage: str = ""
     stage_label: str = ""
     percent: int | None = None
@@ -100,41 +79,38 @@ class OpState:
             return f"{self.stage_label}: {self.text}"
         return self.text
 
-    def message(self) -> dict:
+    def message(self, host: str) -> dict:
         u = self.update
-        return {
-            "type": groups.OPERATION,
-            "id": u.id,
-            "op_class": u.op_class,
-            "description": u.description,
-            "status": str(tasklog.status_of(u.status_code)),
-            "status_code": u.status_code,
-            "final": u.is_final,
-            "ok": u.status_code == 200,
-            "err": u.err,
-            "percent": self.percent,
-            "stage": self.stage_label,
-            "rate": human_rate(self.speed),
-            "eta": self.eta(),
-            "text": self.text,
-            "targets": [list(t) for t in u.objects],
-            "instances": list(u.instances),
-            "started_at": u.created_at,
-            "ended_at": "",
-            "username": self.username,
-        }
+        return operation_message(
+            host=host,
+            op_id=u.id,
+            op_class=u.op_class,
+            description=u.description,
+            status=tasklog.status_of(u.status_code),
+            status_code=u.status_code,
+            err=u.err,
+            percent=self.percent,
+            stage=self.stage_label,
+            rate=human_rate(self.speed),
+            eta=self.eta(),
+            text=self.text,
+            targets=u.objects,
+            started_at=u.created_at,
+            username=self.username,
+            exit_code=u.exit_code,
+        )
 
-    def record(self, host_name: str) -> tasklog.TaskRecord:
+    def record(self, host: str) -> tasklog.TaskRecord:
         u = self.update
         return tasklog.TaskRecord(
-            host_name=host_name,
+            host_name=host,
             operation_id=u.id,
             op_class=u.op_class,
             description=u.description,
             targets=u.objects,
             status=tasklog.status_of(u.status_code),
             status_code=u.status_code,
-            started_at=tasklog.parse_time(u.created_at),
+            started_at=parse_time(u.created_at),
             error=u.err,
             progress=self.summary(),
             percent=self.percent,
@@ -142,15 +118,23 @@ class OpState:
 
 
 class OperationTracker:
-    def __init__(self, relay: HostRelay):
-        self.relay = relay
+    def __init__(
+        self,
+        host: str,
+        *,
+        send: Callable[[dict], None],
+        note: Callable[[tasklog.TaskRecord], None],
+    ):
+        self.host = host
+        self.send = send
+        self.note = note
         self.ops: dict[str, OpState] = {}
 
     def busy(self, instance: str) -> bool:
         """Is an unfinished operation working on this instance?"""
         return any(not op.final and instance in op.update.instances for op in self.ops.values())
 
-    def on_update(self, update: OperationUpdate) -> None:
+    def on_update(self, update: Operation) -> None:
         if not update.id:
             return
         op = self.ops.get(update.id)
@@ -161,16 +145,16 @@ class OperationTracker:
         else:
             if op.final:
                 return
-            if update.ts < op.update.ts or _rank(update.status_code) < _rank(op.update.status_code):
+            if update.ts < op.update.ts or update.phase < op.update.phase:
                 return  # an older event delivered late
             # Pending -> Running looks the same on a page (LXD sends both at once): only
             # the end is worth a push of its own; progress is throttled.
-            urgent = update.is_final and not op.final
+            urgent = update.is_final
             op.update = update
             op.take_progress(update.progress)
         if op.final:
             op.finished_at = time.monotonic()
-        self.relay.relay.recorder.note(op.record(self.relay.name))
+        self.note(op.record(self.host))
         self._push(op, urgent)
         self._forget_old()
 
@@ -189,77 +173,29 @@ class OperationTracker:
                 op.trailing.cancel()
                 op.trailing = None
             op.last_push = now
-            self.relay.send(op.message())
+            self.send(op.message(self.host))
         elif op.trailing is None:
             op.trailing = asyncio.get_running_loop().call_later(wait, self._trail, op)
 
     def _trail(self, op: OpState) -> None:
         op.trailing = None
         op.last_push = time.monotonic()
-        self.relay.send(op.message())
+        self.send(op.message(self.host))
 
     def _forget_old(self) -> None:
         now = time.monotonic()
         for op_id in [i for i, o in self.ops.items() if o.finished_at and now - o.finished_at > FORGET_AFTER]:
             del self.ops[op_id]
 
+    def flush(self) -> None:
+        """Send every throttled push now (the latest state of each operation)."""
+        for op in self.ops.values():
+            if op.trailing is not None:
+                op.trailing.cancel()
+                self._trail(op)
+
     def stop(self) -> None:
         for op in self.ops.values():
             if op.trailing is not None:
                 op.trailing.cancel()
                 op.trailing = None
-
-
-class TaskRecorder:
-    """Coalesces task updates: progress is written at most twice a second, an operation's
-    end at once (a page reloaded right after it must list it)."""
-
-    BATCH = 0.5
-
-    def __init__(self, relay: Relay):
-        self.relay = relay
-        self.pending: dict[tuple[str, str], tasklog.TaskRecord] = {}
-        self.wake = asyncio.Event()
-        self.urgent = asyncio.Event()
-        self.saving: asyncio.Future | None = None  # a write in its thread: waited for on stop
-
-    def note(self, record: tasklog.TaskRecord) -> None:
-        self.pending[(record.host_name, record.operation_id)] = record
-        self.wake.set()
-        if record.status in Task.FINAL:
-            self.urgent.set()
-
-    async def run(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.urgent.clear()
-            await self.flush()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.urgent.wait(), self.BATCH)
-
-    async def close(self) -> None:
-        """Wait for a write under way, then write what is left."""
-        if self.saving is not None and not self.saving.done():
-            await asyncio.wait([self.saving])
-        await self.flush()
-
-    async def flush(self) -> None:
-        self.wake.clear()
-        batch, self.pending = self.pending, {}
-        if not batch:
-            return
-        save = database_sync_to_async(tasklog.save, thread_sensitive=False)
-        self.saving = asyncio.ensure_future(save(batch.values()))
-        try:
-            # Shielded: a cancelled relay must not leave a thread writing behind its back.
-            attributed = await asyncio.shield(self.saving)
-        except Exception:
-            log.exception("could not write %d task(s) to the task log; will try again", len(batch))
-            for key, record in batch.items():
-                self.pending.setdefault(key, record)  # unless a newer state came meanwhile
-            self.wake.set()
-            return
-        for (host_name, op_id), username in attributed.items():
-            host = self.relay.hosts.get(host_name)
-            if host is not None:
-                host.operations.attribute(op_id, username)

@@ -3,8 +3,14 @@ browsers watch, turned into small messages on channel-layer groups (see groups.p
 
     Relay          the hosts' supervisor: one named asyncio task per host, started and
                    stopped (cancelled *and awaited*) as hosts are added, changed, removed
-    HostRelay      one host: connect, resynchronise, read events, reconnect with backoff
-    TaskRecorder   (relay_operations.py) writes the task log in batches, off the event loop
+    HostRelay      one host: connect, resynchronise, read events, reconnect with backoff;
+                   its trackers (instances.py, operations.py) turn events into messages
+    TaskRecorder   (recorder.py) writes the task log in batches, off the event loop
+
+The path of an event is a straight line: parse (lxd/events.py) -> track (the trackers,
+given only the callables they need) -> message (groups.py) -> publish (the channel layer)
+-> render (each process's hub and consumers).  The relay publishes facts ("host synced")
+rather than letting readers look inside it.
 
 Embedded by default (`ensure_embedded()` from the first browser socket, in the web
 process, with the in-memory channel layer).  With a cross-process channel layer it runs
@@ -30,18 +36,13 @@ from django.conf import settings
 
 from ..domain import tasklog
 from ..lxd.errors import CertificateMismatch, LXDError, NotTrusted
-from ..lxd.events import (
-    Lifecycle,
-    OperationUpdate,
-    events_path,
-    list_instance_statuses,
-    list_operations,
-    open_events,
-)
+from ..lxd.events import Lifecycle, events_path, open_events
+from ..lxd.operation import Operation
 from ..models import Host
 from . import groups
 from .instances import InstanceTracker
-from .operations import OperationTracker, TaskRecorder
+from .operations import OperationTracker
+from .recorder import TaskRecorder
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,8 @@ def _in_thread(func, *args, **kwargs):
 class HostRelay:
     """One host's upstream connection and what it tells us."""
 
-    def __init__(self, relay: Relay, host: Host):
-        self.relay = relay
+    def __init__(self, host: Host, *, layer, note):
+        self.layer = layer
         self.host = host
         self.name = host.name
         self.status = ""
@@ -70,8 +71,11 @@ class HostRelay:
         # Wall time of the first connection: what changed before it was never seen as an
         # event (a page rendered earlier may be stale: the consumer asks it to catch up).
         self.watching_since: float | None = None
-        self.instances = InstanceTracker(self)
-        self.operations = OperationTracker(self)
+        self.client = None  # the current connection's LXDClient (state fetches use it)
+        self.operations = OperationTracker(self.name, send=self.send, note=note)
+        self.instances = InstanceTracker(
+            send=self.send, spawn=self.spawn, fetch=self.fetch, busy=self.operations.busy
+        )
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
         # Messages leave in the order events were applied, whatever the channel layer
@@ -94,7 +98,7 @@ class HostRelay:
             while not self.outbox.empty():
                 group, message = self.outbox.get_nowait()
                 try:
-                    await self.relay.layer.group_send(group, message)
+                    await self.layer.group_send(group, message)
                 except Exception:
                     log.exception("could not send %s for %s", message.get("type"), self.name)
 
@@ -120,7 +124,7 @@ class HostRelay:
         if (status, detail) == (self.status, self.detail):
             return
         self.status, self.detail = status, detail
-        self.send({"type": groups.HOST_STATUS, "status": str(status), "detail": detail}, groups.HOSTS)
+        self.send(groups.host_status(status, detail), groups.HOSTS)
         await database_sync_to_async(self.host.record_status, thread_sensitive=False)(status, detail)
 
     # -- the connection loop ------------------------------------------------------------
@@ -154,7 +158,7 @@ class HostRelay:
             await asyncio.gather(sender, return_exceptions=True)
 
     async def _session(self) -> None:
-        client = await _in_thread(self.host.client, timeout=(3.0, 30.0))
+        client = self.client = await _in_thread(self.host.client, timeout=(3.0, 30.0))
         uri, kwargs = await _in_thread(client.websocket_target, events_path(self.host.project))
         stream = await open_events(uri, kwargs, label=self.name, fingerprint=self.host.server_fingerprint)
         self.connections += 1
@@ -169,9 +173,9 @@ class HostRelay:
             await self.set_status(Host.Status.ONLINE)
             # Resynchronise while reading: LXD replays nothing, and a listener that
             # stops reading for 5 s is dropped.
-            self.spawn(self.resync(client), "resync")
+            self.spawn(self.resync(), "resync")
             async for event in stream:
-                self.handle(event, client)
+                self.handle(event)
                 if not self.outbox.empty():
                     await self.flush()
         finally:
@@ -186,33 +190,38 @@ class HostRelay:
         if children:
             await asyncio.gather(*children, return_exceptions=True)
 
-    def handle(self, event: OperationUpdate | Lifecycle, client) -> None:
+    def handle(self, event: Operation | Lifecycle) -> None:
         """Apply one event; sends go out as tasks so reading never waits on them."""
         if isinstance(event, Lifecycle):
-            self.instances.on_lifecycle(event, client)
+            self.instances.on_lifecycle(event)
         else:
             self.operations.on_update(event)
             if event.is_final:
                 for name in event.instances:
-                    self.instances.refresh(name, client)
+                    self.instances.refresh(name)
 
-    async def resync(self, client) -> None:
+    async def fetch(self, name: str) -> dict | None:
+        """One instance with its state and snapshots, None if it is gone."""
+        return await _in_thread(self.client.instance_or_none, name)
+
+    async def resync(self) -> None:
         started = time.monotonic()
         try:
-            statuses = await _in_thread(list_instance_statuses, client)
-            operations = await _in_thread(list_operations, client)
+            statuses = await _in_thread(self.client.instance_statuses)
+            operations = await _in_thread(self.client.operations)
         except LXDError as exc:
             log.warning("resync of %s failed: %s", self.name, exc)
             return
-        self.instances.resync(statuses, started, client)
+        self.instances.resync(statuses, started)
         for op in operations:
-            self.operations.on_update(op)
+            self.operations.on_update(op.without_secrets())
         lost = await database_sync_to_async(tasklog.mark_lost, thread_sensitive=False)(
             self.name, {op.id for op in operations}
         )
         for task in lost:
-            self.send({"type": groups.OPERATION, **tasklog.task_message(task)})
+            self.send(groups.task_message(task))
         self.synced.set()
+        self.send(groups.host_synced(self.watching_since), groups.HOSTS)
 
 
 class Relay:
@@ -223,7 +232,7 @@ class Relay:
         self.hosts_poll = hosts_poll
         self.hosts: dict[str, HostRelay] = {}
         self._keys: dict[str, tuple] = {}
-        self.recorder = TaskRecorder(self)
+        self.recorder = TaskRecorder(attributed=self.attribute)
         self.loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None
         self.ready = asyncio.Event()
@@ -284,9 +293,15 @@ class Relay:
         await self.stop_hosts(gone)
         for name, host in wanted.items():
             if name not in self.hosts:
-                relay = HostRelay(self, host)
+                relay = HostRelay(host, layer=self.layer, note=self.recorder.note)
                 relay.task = self.loop.create_task(relay.run(), name=f"relay:{name}")
                 self.hosts[name], self._keys[name] = relay, self._key(host)
+
+    def attribute(self, host: str, op_id: str, username: str) -> None:
+        """The task log found who started an operation: the host's tracker shows it."""
+        relay = self.hosts.get(host)
+        if relay is not None:
+            relay.operations.attribute(op_id, username)
 
     async def stop_hosts(self, names: list[str]) -> None:
         stopping = [self.hosts.pop(n) for n in names]

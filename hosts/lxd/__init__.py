@@ -1,6 +1,7 @@
 """The only code in the project that speaks LXD: HTTP, TLS pinning, JSON, websockets."""
 
-from .client import LXDClient, Operation
+from .client import LXDClient
+from .endpoint import Endpoint, TLSIdentity, parse_endpoint
 from .errors import (
     CertificateMismatch,
     HostUnreachable,
@@ -11,10 +12,15 @@ from .errors import (
     NotTrusted,
     OperationFailed,
 )
+from .operation import Operation, Status
 
 __all__ = [
     "LXDClient",
+    "Endpoint",
+    "TLSIdentity",
+    "parse_endpoint",
     "Operation",
+    "Status",
     "LXDError",
     "LXDAPIError",
     "HostUnreachable",

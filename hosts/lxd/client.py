@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import requests
 import requests_unixsocket
@@ -19,6 +16,7 @@ from requests.adapters import HTTPAdapter
 
 from . import certs
 from .bodies import load_body
+from .endpoint import Endpoint, TLSIdentity, parse_endpoint
 from .errors import (
     CertificateMismatch,
     HostRedirected,
@@ -27,71 +25,18 @@ from .errors import (
     LXDError,
     NotLXD,
     NotTrusted,
-    OperationFailed,
 )
 from .files import FilesAPI
 from .instances import InstancesAPI
 from .names import check_path
+from .operation import Operation
+from .operations import OperationsAPI
 from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
-DEFAULT_HTTPS_PORT = 8443
 # The largest answer read whole (a JSON envelope): recursion=2 of thousands of instances
 # fits; a host that sends more is refused rather than held in memory.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a host's API lives: a unix socket path or an https://host:port URL."""
-
-    kind: str  # "unix" or "https"
-    address: str  # socket path, or "https://host:port"
-    host: str = ""
-    port: int = 0
-
-    @property
-    def is_unix(self) -> bool:
-        return self.kind == "unix"
-
-    @property
-    def base_url(self) -> str:
-        if self.is_unix:
-            return "http+unix://" + quote(self.address, safe="")
-        return self.address
-
-    def __str__(self) -> str:
-        return self.address
-
-
-def parse_endpoint(text: str) -> Endpoint:
-    """Accept what `lxc remote add` accepts: a socket path, unix://path, host, host:port or https://..."""
-    value = (text or "").strip()
-    if not value:
-        raise ValueError("give a unix socket path or an https://host:port address")
-    if value.startswith("unix://"):
-        value = value[len("unix://") :]
-        if not value.startswith("/"):
-            raise ValueError("a unix socket path must be absolute, e.g. unix:///var/lib/lxd/unix.socket")
-        return Endpoint("unix", value)
-    if value.startswith("/"):
-        return Endpoint("unix", value)
-    if value.startswith("http://"):
-        raise ValueError("LXD serves its API over HTTPS only: use https://host:port")
-    if "://" in value and not value.startswith("https://"):
-        raise ValueError(f"unsupported address scheme in {value!r}: use https://host:port or a socket path")
-    if not value.startswith("https://"):
-        value = "https://" + value
-    parts = urlsplit(value)
-    try:
-        port = parts.port or DEFAULT_HTTPS_PORT
-    except ValueError as exc:
-        raise ValueError(f"invalid port in {text!r}") from exc
-    host = parts.hostname
-    if not host or parts.path not in ("", "/") or parts.query or parts.username:
-        raise ValueError(f"{text!r} is not a host address: use https://host:port")
-    netloc = f"[{host}]" if ":" in host else host
-    return Endpoint("https", f"https://{netloc}:{port}", host=host, port=port)
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -106,22 +51,6 @@ class _PinnedAdapter(HTTPAdapter):
         pool_kwargs["ssl_context"] = self._ssl_context
         pool_kwargs["assert_fingerprint"] = self._fingerprint
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
-
-
-@dataclass(frozen=True)
-class TLSIdentity:
-    """The pinned server certificate and the client certificate presented to it."""
-
-    server_cert_pem: str
-    client_cert_pem: str | None = None
-    client_key_pem: str | None = field(default=None, repr=False)
-
-    @property
-    def server_fingerprint(self) -> str:
-        return certs.fingerprint_of_pem(self.server_cert_pem)
-
-    def ssl_context(self):
-        return certs.pinned_ssl_context(self.server_cert_pem, self.client_cert_pem, self.client_key_pem)
 
 
 _sessions: dict[tuple, requests.Session] = {}
@@ -154,34 +83,7 @@ def forget_sessions() -> None:
         _sessions.clear()
 
 
-@dataclass
-class Operation:
-    """An LXD background operation, as LXD last described it."""
-
-    data: dict
-
-    @property
-    def id(self) -> str:
-        return self.data.get("id", "")
-
-    @property
-    def status_code(self) -> int:
-        return int(self.data.get("status_code") or 0)
-
-    @property
-    def is_final(self) -> bool:
-        return self.status_code >= 200
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code == 200
-
-    @property
-    def error(self) -> str:
-        return self.data.get("err") or ""
-
-
-class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
+class LXDClient(InstancesAPI, FilesAPI, TrustAPI, OperationsAPI):
     """A gateway to one LXD host."""
 
     def __init__(
@@ -292,7 +194,7 @@ class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
                 raise NotTrusted(message)
             raise LXDAPIError(message, code)
         if kind == "async":
-            return Operation(body.get("metadata") or {})
+            return Operation.from_lxd(body.get("metadata"))
         return body.get("metadata")
 
     def read_body(self, response: requests.Response) -> bytes:
@@ -318,54 +220,6 @@ class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
         """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
         headers = {"If-Match": etag} if etag else {}
         self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
-
-    # -- operations --------------------------------------------------------------------
-
-    def operation(self, op_id: str) -> Operation:
-        return Operation(self.get(f"/1.0/operations/{quote(op_id, safe='')}", project_scoped=False))
-
-    def operations(self) -> list[dict]:
-        listing = self.get("/1.0/operations", params={"recursion": 1}) or {}
-        return [op for ops in listing.values() for op in (ops or [])]
-
-    def cancel_operation(self, op_id: str) -> None:
-        self.call("DELETE", f"/1.0/operations/{quote(op_id, safe='')}", project_scoped=False)
-
-    def wait(self, operation: Operation | str, timeout: float = 120) -> Operation:
-        """Follow an operation to its end.  LXD's /wait answers 200 even for a failure, and
-        answers with the still-running operation on timeout: loop and check status_code."""
-        op_id = operation.id if isinstance(operation, Operation) else operation
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise LXDError(f"operation {op_id} on {self.label} still running after {timeout:g} s")
-            chunk = max(1, min(int(remaining), 10))
-            try:
-                data = self.get(
-                    f"/1.0/operations/{quote(op_id, safe='')}/wait",
-                    params={"timeout": chunk},
-                    timeout=(self.timeout[0], chunk + 5),
-                    project_scoped=False,
-                )
-            except LXDAPIError as exc:
-                if exc.error_code == 404:
-                    raise LXDError(
-                        f"operation {op_id} on {self.label} ended and LXD no longer knows its outcome"
-                    ) from exc
-                raise
-            op = Operation(data or {})
-            if op.is_final:
-                if not op.succeeded:
-                    raise OperationFailed(op.error or f"operation {op.data.get('status', 'failed')}", op.data)
-                return op
-
-    def run(self, method: str, path: str, timeout: float = 120, **kwargs) -> Any:
-        """Send a write and, if LXD made it an operation, follow it to the end."""
-        result, _ = self.call(method, path, **kwargs)
-        if isinstance(result, Operation):
-            return self.wait(result, timeout=timeout)
-        return result
 
     # -- websockets (events, exec) -----------------------------------------------------
 

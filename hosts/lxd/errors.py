@@ -1,17 +1,33 @@
-"""Errors raised by the LXD gateway; every one carries a message fit for a person."""
+"""The dashboard's one user-facing error type, and the errors of the LXD gateway.
+
+Every failure or refusal a person should read is a UserError: a message fit for a person and
+the HTTP status that fits.  Views turn any of them into a page (or a fragment) the same way
+(hosts/views/common.py); LXD's own failures are LXDErrors, which are UserErrors too.
+"""
 
 
-class LXDError(Exception):
-    """Base class. `http_status` is what a view should answer with."""
+class UserError(Exception):
+    """Something a person asked for cannot be done; `message` says why, `http_status` fits."""
+
+    http_status = 400
+
+    def __init__(self, message: str, http_status: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if http_status is not None:
+            self.http_status = http_status
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class LXDError(UserError):
+    """A host failed, refused, or answered in a way we cannot use."""
 
     http_status = 502
 
     def __init__(self, message: str):
         super().__init__(message)
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
 
 
 class HostUnreachable(LXDError):
@@ -81,6 +97,6 @@ class OperationFailed(LXDError):
 
     http_status = 409
 
-    def __init__(self, message: str, operation: dict):
-        super().__init__(message or f"operation {operation.get('status', 'failed')}")
-        self.operation = operation
+    def __init__(self, message: str, operation):
+        super().__init__(message or f"operation {operation.status or 'failed'}")
+        self.operation = operation  # an operation.Operation

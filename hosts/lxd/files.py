@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 import requests
 
+from ..concurrency import parallel
 from .bodies import read_at_most
 from .errors import LXDAPIError, LXDError
+from .operation import Operation
 
 UPLOAD_TIMEOUT = (
     0.5,
@@ -192,8 +193,10 @@ class FilesAPI:
                     return FileInfo(entry, "unaddressable")
                 return FileInfo(entry, "gone")  # deleted between the listing and the HEAD
 
-        with ThreadPoolExecutor(max_workers=LIST_WORKERS) as pool:
-            entries = [e for e in pool.map(probe, to_probe) if e.type != "gone"]
+        # At most LIST_WORKERS requests at a time to the host: one chunk of entries each.
+        chunks = [to_probe[i::LIST_WORKERS] for i in range(LIST_WORKERS)]
+        probed = parallel(lambda chunk: [probe(entry) for entry in chunk], chunks)
+        entries = [e for chunk in probed for e in chunk if e.type != "gone"]
         entries += [FileInfo(entry, "unknown") for entry in rest]
         entries.sort(key=lambda e: (not e.is_dir, e.name.casefold(), e.name))
         return entries, not_shown
@@ -304,23 +307,23 @@ class FilesAPI:
         item["name"] = str(item.get("name", name)).rsplit("/", 1)[-1]
         return item
 
-    def create_snapshot(self, instance: str, name: str | None = None, *, stateful: bool = False) -> Any:
-        """Start a snapshot (an Operation); without a name LXD picks snapN or snapshots.pattern."""
+    def create_snapshot(self, instance: str, name: str | None = None, *, stateful: bool = False) -> Operation:
+        """Start a snapshot; without a name LXD picks snapN or snapshots.pattern."""
         body: dict[str, Any] = {"stateful": stateful}
         if name:
             body["name"] = name
-        return self.call("POST", self._snapshots_url(instance), json_body=body)[0]
+        return self.start("POST", self._snapshots_url(instance), body)
 
-    def rename_snapshot(self, instance: str, name: str, new_name: str) -> Any:
+    def rename_snapshot(self, instance: str, name: str, new_name: str) -> Operation:
         """A taken name is refused synchronously with 409."""
-        return self.call("POST", self._snapshots_url(instance, name), json_body={"name": new_name})[0]
+        return self.start("POST", self._snapshots_url(instance, name), {"name": new_name})
 
-    def delete_snapshot(self, instance: str, name: str) -> Any:
-        return self.call("DELETE", self._snapshots_url(instance, name))[0]
+    def delete_snapshot(self, instance: str, name: str) -> Operation:
+        return self.start("DELETE", self._snapshots_url(instance, name), None)
 
-    def restore_snapshot(self, instance: str, name: str) -> Any:
+    def restore_snapshot(self, instance: str, name: str) -> Operation:
         """LXD stops a running instance, restores, and starts it again."""
-        return self.call("PUT", f"/1.0/instances/{quote(instance, safe='')}", json_body={"restore": name})[0]
+        return self.start("PUT", f"/1.0/instances/{quote(instance, safe='')}", {"restore": name})
 
 
 def _ownership(mode: str | None, uid: int | None, gid: int | None) -> dict[str, str]:

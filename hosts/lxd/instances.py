@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from .errors import InvalidName, LXDAPIError, LXDError
-
-if TYPE_CHECKING:
-    from .client import Operation
+from .operation import Operation
 
 # LXD's own state actions (PUT /1.0/instances/<n>/state).
 STATE_ACTIONS = ("start", "stop", "restart", "freeze", "unfreeze")
@@ -43,6 +41,19 @@ class InstancesAPI:
     def instance(self, name: str, timeout: Any = None) -> dict:
         """One instance with its state and snapshots (instance_get_full, in 5.0.2)."""
         return self.get(f"/1.0/instances/{_q(name)}", params={"recursion": 1}, timeout=timeout)
+
+    def instance_or_none(self, name: str, timeout: Any = None) -> dict | None:
+        """The full instance, or None if LXD does not know it (any other failure raises)."""
+        try:
+            return self.instance(name, timeout=timeout)
+        except LXDAPIError as exc:
+            if exc.error_code == 404:
+                return None
+            raise
+
+    def instance_statuses(self) -> dict[str, str]:
+        """Every instance's status, without state (cheap: no per-instance gathering)."""
+        return {i["name"]: i.get("status", "") for i in self.instances(recursion=1)}
 
     def instance_state(self, name: str, timeout: Any = None) -> dict:
         return self.get(f"/1.0/instances/{_q(name)}/state", timeout=timeout)
@@ -110,12 +121,12 @@ class InstancesAPI:
     def create_image_secret(self, fingerprint: str) -> tuple[str, str]:
         """A one-time download secret for a private image: (secret, token operation id)."""
         op = self.call("POST", f"/1.0/images/{_q(fingerprint)}/secret", json_body={})[0]
-        return (op.data.get("metadata") or {}).get("secret", ""), op.id
+        return str(op.metadata.get("secret", "")), op.id
 
     # -- writing (each returns the Operation; follow it with self.wait) -----------------
 
     def create_instance(self, body: dict) -> Operation:
-        return self._async("POST", "/1.0/instances", body)
+        return self.start("POST", "/1.0/instances", body)
 
     def change_state(
         self, name: str, action: str, *, timeout: int | None = None, force: bool = False
@@ -129,27 +140,7 @@ class InstancesAPI:
             if timeout is None or timeout < 1:
                 raise ValueError("a graceful stop needs a timeout of at least 1 s (timeout 0 means force)")
             body["timeout"] = int(timeout)
-        return self._async("PUT", f"/1.0/instances/{_q(name)}/state", body)
+        return self.start("PUT", f"/1.0/instances/{_q(name)}/state", body)
 
     def delete_instance(self, name: str) -> Operation:
-        return self._async("DELETE", f"/1.0/instances/{_q(name)}", None)
-
-    def _async(self, method: str, path: str, body: Any) -> Operation:
-        from .client import Operation
-
-        result = self.call(method, path, json_body=body)[0]
-        if not isinstance(result, Operation):  # a sync answer: already done
-            return Operation({"id": "", "status_code": 200, "status": "Success", "metadata": result})
-        return result
-
-    # -- operations --------------------------------------------------------------------
-
-    def wait_once(self, op_id: str, timeout: int) -> dict:
-        """The seed's /wait, once: LXD answers 200 with the operation as it is after at most
-        `timeout` seconds, finished or not, failed or not."""
-        return self.get(
-            f"/1.0/operations/{_q(op_id)}/wait",
-            params={"timeout": int(timeout)},
-            timeout=(self.timeout[0], timeout + 5),
-            project_scoped=False,
-        )
+        return self.start("DELETE", f"/1.0/instances/{_q(name)}", None)

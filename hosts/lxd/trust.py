@@ -3,13 +3,11 @@ trusts (shared/LXD-API.md §8).  Every path here is global, never project-scoped
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
 from .certs import certificate_body_base64
-
-if TYPE_CHECKING:
-    from .client import Operation
+from .operation import Operation
 
 
 def _url(fingerprint: str) -> str:

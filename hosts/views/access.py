@@ -1,46 +1,99 @@
-"""Access to views: the role a view needs, and what templates know of the user's role.
+"""Access to views: the role a view needs, the host its URL names, and what templates know of
+the user's role.  The roles themselves (who has which) are decided in hosts/domain/roles.py;
+this is where a request meets them.
 
-The roles themselves (who has which) are decided in hosts/domain/roles.py; this is where a
-request meets them.
+    @host_view(OPERATOR, name=INSTANCE)          # role, then LXD names in the URL, then the host
+    def instance_action(request, host: Host, name: str, action: str): ...
+
+A UserError the view raises (LXD's failures included) becomes a page with its message and
+status, or what the view's family shows instead (`on_error`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import wraps
 
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 
-from ..domain.roles import ADMIN, OPERATOR, RANK, has_role, user_role
+from ..domain.audit import record
+from ..domain.roles import ADMIN, OPERATOR, RANK, VIEWER, has_role, user_role
+from ..lxd.errors import UserError
+from ..lxd.names import NameRule
+from ..models import Host
+
+
+def refusal(request, role: str, what: str):
+    """The 403 page for a user below `role` (None if the user has it); a refused write is audited."""
+    if has_role(request.user, role):
+        return None
+    if request.method not in ("GET", "HEAD"):
+        record(
+            request.user,
+            f"denied:{what}",
+            target=request.path,
+            outcome="refused",
+            error=f"needs the {role} role",
+        )
+    message = f"This needs the {role} role; you are a {user_role(request.user)}."
+    return render(request, "hosts/error.html", {"title": "Not allowed", "message": message}, status=403)
 
 
 def role_required(role: str):
-    """Refuse (403, with a message) users below `role`, on every method but GET/HEAD
-    unless `role` must also guard reading (wrap read-only admin pages with it too)."""
+    """Refuse (403, with a message) users below `role`: for views that name no host."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
-            if not has_role(request.user, role):
-                from ..domain.audit import record
+            return refusal(request, role, view.__name__) or view(request, *args, **kwargs)
 
-                if request.method not in ("GET", "HEAD"):
-                    record(
-                        request.user,
-                        f"denied:{view.__name__}",
-                        target=request.path,
-                        outcome="refused",
-                        error=f"needs the {role} role",
-                    )
-                return render(
-                    request,
-                    "hosts/error.html",
-                    {
-                        "title": "Not allowed",
-                        "message": f"This needs the {role} role; you are a {user_role(request.user)}.",
-                    },
-                    status=403,
-                )
-            return view(request, *args, **kwargs)
+        wrapped.required_role = role
+        return wrapped
+
+    return decorator
+
+
+def error_page(request, exc: UserError, *, title: str = "Refused", status: int | None = None):
+    """A UserError as a page: its message, with the status that fits."""
+    context = {"title": title, "message": str(exc)}
+    return render(request, "hosts/error.html", context, status=status or exc.http_status)
+
+
+def name_refusal(request, rules: dict[str, NameRule], kwargs: dict):
+    """The 400 page for the first LXD name in the URL that breaks its rule (None if all are good)."""
+    for key, rule in rules.items():
+        if key in kwargs and (error := rule.error(kwargs[key])) is not None:
+            context = {"title": f"Invalid {rule.what}", "message": error}
+            return render(request, "hosts/error.html", context, status=400)
+    return None
+
+
+def requested_host(name: str) -> Host:
+    """The host a URL names (with its client certificate), or 404."""
+    return get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
+
+
+def host_view(role: str = VIEWER, *, on_error: Callable | None = None, **names: NameRule):
+    """The one wrapper of views that act on the host their URL names (keyword `host`).
+
+    In order: the role (403, a refused write audited), the LXD names the URL carries
+    (keyword -> rule: 400 naming the rule), the host (404); the view receives the Host.
+    A UserError the view raises becomes `on_error(request, host, exc, **kwargs)`, or the
+    error page."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapped(request, host: str, **kwargs):
+            refused = refusal(request, role, view.__name__) or name_refusal(request, names, kwargs)
+            if refused is not None:
+                return refused
+            host_obj = requested_host(host)
+            try:
+                return view(request, host_obj, **kwargs)
+            except UserError as exc:
+                if on_error is not None:
+                    return on_error(request, host_obj, exc, **kwargs)
+                return error_page(request, exc, title=f"{host_obj.name}: refused")
 
         wrapped.required_role = role
         return wrapped

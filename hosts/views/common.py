@@ -1,22 +1,19 @@
-"""Small helpers shared by the views."""
+"""Small helpers shared by the views (access, errors and the host a URL names: access.py)."""
 
-from functools import wraps
+from __future__ import annotations
 
-from django.shortcuts import render
+from collections.abc import Callable
 
+from ..concurrency import parallel
 from ..domain.config_view import config_value
-from ..lxd import LXDError
-from ..lxd.names import NameRule
+from ..models import Host
 
 
-def render_lxd_error(request, exc: LXDError, *, title: str = "LXD refused", status: int | None = None):
-    """Show LXD's own error text on a page, with a status that fits."""
-    return render(
-        request,
-        "hosts/error.html",
-        {"title": title, "message": str(exc)},
-        status=status or exc.http_status,
-    )
+def parallel_clients(hosts: list[Host], ask: Callable) -> list[tuple[Host, object]]:
+    """ask(client) for every host at once (clients built here, in the request's thread):
+    [(host, answer)] in the hosts' order."""
+    clients = [host.client() for host in hosts]
+    return list(zip(hosts, parallel(ask, clients), strict=True))
 
 
 def config_to_text(config: dict) -> str:
@@ -32,25 +29,3 @@ def config_changes(original: dict, edited: dict[str, str]) -> dict[str, str]:
     }
     changes.update({key: "" for key in original if key not in edited})
     return changes
-
-
-def lxd_names(**rules: NameRule):
-    """Check the LXD names a URL carries (URL keyword -> rule) before the view runs: a bad one
-    is a 400 page naming the rule, and never reaches LXD."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapped(request, *args, **kwargs):
-            for key, rule in rules.items():
-                if key in kwargs and (error := rule.error(kwargs[key])) is not None:
-                    return render(
-                        request,
-                        "hosts/error.html",
-                        {"title": f"Invalid {rule.what}", "message": error},
-                        status=400,
-                    )
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator

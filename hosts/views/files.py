@@ -8,7 +8,6 @@ goes over a websocket (hosts/upload_consumer.py) so nothing is held whole anywhe
 from __future__ import annotations
 
 import codecs
-from functools import wraps
 from urllib.parse import quote
 
 from asgiref.sync import sync_to_async
@@ -18,46 +17,31 @@ from django.core.exceptions import RequestDataTooBig
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..domain import paths, uploads
 from ..domain.audit import audited
-from ..domain.roles import OPERATOR
-from ..lxd import LXDError
+from ..domain.roles import OPERATOR, VIEWER
 from ..lxd.client import iter_chunks
+from ..lxd.errors import LXDError, UserError
 from ..lxd.names import INSTANCE
 from ..models import Host
-from .access import role_required
+from .access import host_view
 
 CHUNK = 1024 * 1024
 
 
-class Refused(Exception):
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.message, self.status = message, status
+def files_view(role: str = VIEWER):
+    """host_view for the files of one instance: refusals and LXD's failures become the files
+    error page (with a way back), or plain text for a script's PUT."""
+    return host_view(role, on_error=_refused, name=INSTANCE)
 
 
-def files_view(view):
-    """Look the host up, and turn bad input and LXD failures into a page with a fitting status."""
-
-    @wraps(view)
-    def wrapped(request, host, name):
-        host_obj = get_object_or_404(Host, name=host)
-        if (error := INSTANCE.error(name)) is not None:
-            return _refuse(request, host_obj, name, error, 400)
-        try:
-            return view(request, host_obj, name)
-        except (paths.BadPath, uploads.UploadRefused, Refused) as exc:
-            status = getattr(exc, "status", None) or exc.http_status
-            return _refuse(request, host_obj, name, str(exc), status)
-        except LXDError as exc:
-            return _refuse(request, host_obj, name, str(exc), exc.http_status)
-
-    return wrapped
+def _refused(request, host: Host, exc: UserError, name: str):
+    return _refuse(request, host, name, str(exc), exc.http_status)
 
 
 def _refuse(request, host: Host, name: str, message: str, status: int):
@@ -115,7 +99,7 @@ def _text_or_none(data: bytes, truncated: bool) -> str | None:
 
 
 @require_GET
-@files_view
+@files_view()
 def instance_files(request, host: Host, name: str):
     """A directory listing, a file's content, or where a symlink points: whatever `path` is."""
     path = _path(request.GET.get("path"))
@@ -164,7 +148,7 @@ def instance_files(request, host: Host, name: str):
 
 
 @require_GET
-@files_view
+@files_view()
 def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
@@ -194,8 +178,7 @@ async def _async_chunks(response):
 
 
 @require_http_methods(["POST", "PUT"])
-@role_required(OPERATOR)
-@files_view
+@files_view(OPERATOR)
 def file_upload(request, host: Host, name: str):
     """PUT ?path=/dir/file with the raw body (streamed), or POST the page's multipart form."""
     limit = uploads.max_http_upload_bytes()
@@ -223,9 +206,9 @@ def file_upload(request, host: Host, name: str):
         form = request.POST
         uploaded = request.FILES.get("file")
     except RequestDataTooBig as exc:
-        raise Refused("The text is too long for the form: upload it as a file instead.", 413) from exc
+        raise UserError("The text is too long for the form: upload it as a file instead.", 413) from exc
     except MultiPartParserError as exc:
-        raise Refused(f"The upload form could not be read: {exc}", 400) from exc
+        raise UserError(f"The upload form could not be read: {exc}", 400) from exc
     directory = _path(form.get("dir"))
     target_name = form.get("name") or (uploaded.name if uploaded else "")
     if uploaded is not None:
@@ -234,7 +217,7 @@ def file_upload(request, host: Host, name: str):
         data = form["content"].replace("\r\n", "\n").encode("utf-8")
         size, chunks = len(data), iter([data])
     else:
-        raise Refused("Choose a file to upload.", 400)
+        raise UserError("Choose a file to upload.", 400)
     upload = uploads.Upload(
         name,
         paths.join(directory, target_name),
@@ -265,8 +248,7 @@ def _push(request, host: Host, upload: uploads.Upload, chunks) -> int:
 
 
 @require_http_methods(["POST"])
-@role_required(OPERATOR)
-@files_view
+@files_view(OPERATOR)
 def file_mkdir(request, host: Host, name: str):
     directory = _path(request.POST.get("dir"))
     path = paths.join(directory, request.POST.get("name"))
@@ -278,14 +260,13 @@ def file_mkdir(request, host: Host, name: str):
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(OPERATOR)
-@files_view
+@files_view(OPERATOR)
 def file_delete(request, host: Host, name: str):
     """GET asks for confirmation; POST (with confirm=yes) deletes a file, link or empty directory."""
     source = request.POST if request.method == "POST" else request.GET
     path = _path(source.get("path"))
     if path == "/":
-        raise Refused("The root directory cannot be deleted.", 400)
+        raise UserError("The root directory cannot be deleted.", 400)
     client = host.client()
     instance = client.instance_brief(name)
     info = client.file_info(name, path)

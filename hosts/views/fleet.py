@@ -5,7 +5,7 @@ from __future__ import annotations
 from concurrent.futures import TimeoutError as FutureTimeout
 from urllib.parse import urlencode
 
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
@@ -21,8 +21,9 @@ from ..fleet.rows import (
     render_row,
     render_rows,
 )
-from ..lxd import LXDError
+from ..lxd.errors import UserError
 from ..models import Host
+from .access import host_view
 
 ROWS_MARKER = "<!--fleet-rows-->"
 COLUMNS = [
@@ -73,17 +74,20 @@ def _sort_params(query: FleetQuery, key: str) -> str:
     return urlencode(query.as_params(sort=key, dir="desc" if desc else "asc"))
 
 
+def _state_error(request, host: Host, exc: UserError):
+    context = {"host": host, "error": str(exc)}
+    return render(request, "hosts/partials/fleet_state.html", context, status=exc.http_status)
+
+
 @require_safe
-def fleet_state(request, name):
+@host_view(on_error=_state_error)
+def fleet_state(request, host: Host):
     """One host's state columns, as out-of-band swaps into the fleet table (lazy part)."""
-    host = get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
     query = FleetQuery.from_params(request.GET)
     try:
         instances = host_state_listing(host, request.GET.get("t", ""), request.user.pk)
-    except LXDError as exc:
-        return _state_error(request, host, str(exc), exc.http_status)
-    except FutureTimeout:
-        return _state_error(request, host, f"{host.name} gave no state within {sum(STATE_TIMEOUT):g} s", 504)
+    except FutureTimeout as exc:
+        raise UserError(f"{host.name} gave no state within {sum(STATE_TIMEOUT):g} s", 504) from exc
     can_operate = has_role(request.user, OPERATOR)
     parts = []
     for instance in instances:
@@ -98,7 +102,3 @@ def fleet_state(request, name):
             parts.append(f'<tr id="{row.dom_id}" hx-swap-oob="delete"></tr>')
     context = {"host": host, "fragments": mark_safe("".join(parts))}  # noqa: S308 - rendered fragments
     return render(request, "hosts/partials/fleet_state.html", context)
-
-
-def _state_error(request, host, message: str, status: int):
-    return render(request, "hosts/partials/fleet_state.html", {"host": host, "error": message}, status=status)

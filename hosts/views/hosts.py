@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -20,13 +20,13 @@ from ..domain.registration import (
     repin,
 )
 from ..domain.roles import ADMIN
-from ..lxd import LXDAPIError, LXDError
+from ..lxd import LXDAPIError, LXDError, parse_endpoint
 from ..lxd.certs import normalise_fingerprint
-from ..lxd.client import parse_endpoint
+from ..lxd.errors import UserError
 from ..lxd.names import PROFILE
 from ..models import Host
-from .access import role_required
-from .common import config_changes, config_to_text, render_lxd_error
+from .access import host_view, role_required
+from .common import config_changes, config_to_text
 from .host_forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostForm, ServerConfigForm
 
 
@@ -100,7 +100,7 @@ def _register(request, data: dict, fingerprint: str | None):
         raise
     record(request.user, "host.add", host=host, target=host.endpoint)
     messages.success(request, f"Host {host.name} registered and trusted.")
-    return redirect("host-detail", name=host.name)
+    return redirect("host-detail", host=host.name)
 
 
 def _confirm_page(request, data: dict, fingerprint: str, endpoint, pending: str):
@@ -154,8 +154,8 @@ def _profile_rows(host: Host, on_host: list[str]) -> list[dict]:
 
 
 @require_safe
-def host_detail(request, name):
-    host = get_object_or_404(Host, name=name)
+@host_view()
+def host_detail(request, host: Host):
     state = check_host(host)
     config = config_entries((state.info or {}).get("config"), request.user)
     context = {"host": host, "state": state, "config": config}
@@ -170,43 +170,30 @@ def host_detail(request, name):
 
 
 @require_POST
-@role_required(ADMIN)
-def host_profiles(request, name):
+@host_view(ADMIN)
+def host_profiles(request, host: Host):
     """Mark the profiles operators may attach on this host (every checked box; the rest unmarked)."""
-    host = get_object_or_404(Host, name=name)
     chosen = sorted(set(request.POST.getlist("profile")))
-    if bad := [error for profile in chosen if (error := PROFILE.error(profile))]:
-        return render(
-            request, "hosts/error.html", {"title": "Invalid profile", "message": bad[0]}, status=400
-        )
-    try:
-        on_host = host.client().profiles()
-    except LXDError as exc:
-        return render_lxd_error(request, exc, title=f"Cannot read the profiles of {host.name}")
+    for profile in chosen:
+        PROFILE.check(profile)
+    on_host = host.client().profiles()
     # an allowed profile the host no longer has may still be unmarked, never newly marked
     unknown = [p for p in chosen if p not in on_host and p not in (host.operator_profiles or ())]
     if unknown:
-        message = f"{host.name} has no profile {unknown[0]}."
-        return render(
-            request, "hosts/error.html", {"title": "No such profile", "message": message}, status=400
-        )
+        raise UserError(f"{host.name} has no profile {unknown[0]}.", 400)
     with audited(request, "host.operator_profiles", host=host, target=", ".join(chosen) or "(none)"):
         Host.objects.filter(pk=host.pk).update(operator_profiles=chosen)
     messages.success(
         request, f"Operators may attach on {host.name}: {', '.join(chosen) or 'no profile at all'}."
     )
-    return redirect("host-detail", name=host.name)
+    return redirect("host-detail", host=host.name)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(ADMIN)
-def host_config(request, name):
-    host = get_object_or_404(Host, name=name)
+@host_view(ADMIN)
+def host_config(request, host: Host):
     client = host.client()
-    try:
-        info, etag = client.server()
-    except LXDError as exc:
-        return render_lxd_error(request, exc, title=f"Cannot read the configuration of {host.name}")
+    info, etag = client.server()
     original = info.get("config") or {}
     if request.method == "GET":
         form = ServerConfigForm(initial={"config": config_to_text(original), "etag": etag})
@@ -231,7 +218,7 @@ def host_config(request, name):
                 changes = config_changes(original, edited)
                 if not changes:
                     messages.info(request, "Nothing changed.")
-                    return redirect("host-detail", name=host.name)
+                    return redirect("host-detail", host=host.name)
                 target = ", ".join(sorted(changes))
                 try:
                     with audited(request, "host.config", host=host, target=target):
@@ -239,20 +226,18 @@ def host_config(request, name):
                 except LXDAPIError as exc:
                     form.add_error(None, f"LXD refused the change: {exc}")
                     status = 409 if exc.error_code == 412 else 400
-                except LXDError as exc:
-                    return render_lxd_error(request, exc, title=f"Cannot change {host.name}")
                 else:
                     messages.success(
                         request, f"Configuration of {host.name} updated: {', '.join(sorted(changes))}."
                     )
-                    return redirect("host-detail", name=host.name)
+                    return redirect("host-detail", host=host.name)
     return render(request, "hosts/host_config.html", {"host": host, "form": form}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(ADMIN)
-def host_remove(request, name):
-    host = get_object_or_404(Host, name=name)
+@host_view(ADMIN)
+def host_remove(request, host: Host):
+    name = host.name
     if request.method == "GET":
         return render(request, "hosts/host_remove.html", {"host": host, "form": RemoveHostForm()})
     form = RemoveHostForm(request.POST)
@@ -266,17 +251,14 @@ def host_remove(request, name):
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(ADMIN)
-def host_repin(request, name):
-    host = get_object_or_404(Host, name=name)
+@host_view(ADMIN)
+def host_repin(request, host: Host):
     if host.is_unix:
         raise Http404("a unix socket host has no certificate")
     try:
         _, seen = probe_certificate(parse_endpoint(host.endpoint))
     except RegistrationError as exc:
-        return render(
-            request, "hosts/error.html", {"title": "Cannot reach the host", "message": str(exc)}, status=504
-        )
+        raise UserError(str(exc), 504) from exc
     context = {"host": host, "seen": seen, "form": ConfirmForm(initial={"fingerprint": seen})}
     if request.method == "POST":
         form = ConfirmForm(request.POST)
@@ -289,7 +271,7 @@ def host_repin(request, name):
                 return render(request, "hosts/host_repin.html", context, status=409)
             record(request.user, "host.repin", host=host, target=seen)
             messages.success(request, f"{host.name} is now pinned to {seen}.")
-            return redirect("host-detail", name=host.name)
+            return redirect("host-detail", host=host.name)
         context["error"] = "The certificate changed again while you were checking it; compare once more."
         return render(request, "hosts/host_repin.html", context, status=409)
     return render(request, "hosts/host_repin.html", context)

@@ -3,16 +3,15 @@ on a selection across hosts, and create. Actions answer htmx with the updated ro
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from ..concurrency import parallel
 from ..domain.actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
 from ..domain.config_view import HIDDEN
 from ..domain.create import CreateSpec, create_instance
@@ -20,13 +19,13 @@ from ..domain.policy import OPERATOR_CONFIG_HELP, PolicyRefused
 from ..domain.roles import OPERATOR, has_role, may_see_secrets
 from ..fleet.detail import detail_context
 from ..fleet.rows import InstanceRow, render_row
-from ..lxd import LXDAPIError, LXDError
+from ..lxd import LXDError
 from ..lxd.config import redact_lxc_environment
+from ..lxd.errors import UserError
 from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
-from .access import role_required
-from .common import lxd_names, render_lxd_error
+from .access import host_view, role_required
 from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
@@ -34,49 +33,32 @@ from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 ACTION_TIMEOUT = (0.5, 10.0)
 
 
-def _host(name: str) -> Host:
-    return get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
-
-
 @require_safe
-@lxd_names(name=INSTANCE)
-def instance_detail(request, host, name):
-    host = _host(host)
+@host_view(name=INSTANCE)
+def instance_detail(request, host: Host, name: str):
     client = host.client(timeout=ACTION_TIMEOUT)
-    try:
-        instance = client.instance(name)
-        logs = client.instance_logs(name)
-    except LXDError as exc:
-        return render_lxd_error(request, exc, title=f"{name} on {host.name}")
+    instance = client.instance(name)
+    logs = client.instance_logs(name)
     return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs, request.user))
 
 
 @require_safe
-@lxd_names(name=INSTANCE)
-def instance_row(request, host, name):
+@host_view(name=INSTANCE)
+def instance_row(request, host: Host, name: str):
     """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
-    host = _host(host)
-    try:
-        instance = host.client(timeout=ACTION_TIMEOUT).instance(name)
-    except LXDAPIError as exc:
-        if exc.error_code != 404:
-            return render_lxd_error(request, exc)
-        row = InstanceRow(host.name, name, status="unknown", gone=True, outcome=str(exc), outcome_ok=False)
+    instance = host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
+    if instance is None:
+        gone = f"{name} no longer exists on {host.name}"
+        row = InstanceRow(host.name, name, status="unknown", gone=True, outcome=gone, outcome_ok=False)
         return HttpResponse(render_row(row, can_operate=False), status=404)
-    except LXDError as exc:
-        return render_lxd_error(request, exc)
     row = InstanceRow.from_lxd(host.name, instance)
     return HttpResponse(render_row(row, can_operate=has_role(request.user, OPERATOR)))
 
 
 @require_safe
-@lxd_names(name=INSTANCE, filename=LOG_FILE)
-def instance_log(request, host, name, filename):
-    host = _host(host)
-    try:
-        text, truncated = host.client(timeout=ACTION_TIMEOUT).instance_log(name, filename)
-    except LXDError as exc:
-        return render_lxd_error(request, exc, title=f"Log {filename} of {name}")
+@host_view(name=INSTANCE, filename=LOG_FILE)
+def instance_log(request, host: Host, name: str, filename: str):
+    text, truncated = host.client(timeout=ACTION_TIMEOUT).instance_log(name, filename)
     if not may_see_secrets(request.user):
         text = redact_lxc_environment(text, HIDDEN)  # lxc.conf repeats environment.* values
     context = {"host": host, "name": name, "filename": filename, "text": text, "truncated": truncated}
@@ -133,12 +115,10 @@ def _form_error(request, form: forms.Form, title: str):
 
 
 @require_POST
-@role_required(OPERATOR)
-@lxd_names(name=INSTANCE)
-def instance_action(request, host, name, action):
+@host_view(OPERATOR, name=INSTANCE)
+def instance_action(request, host: Host, name: str, action: str):
     if action not in STATE_ACTIONS:
         raise Http404(f"no action {action}")
-    host = _host(host)
     form = ActionForm(request.POST)
     if not form.is_valid():
         return _form_error(request, form, f"Cannot {action} {name}")
@@ -151,17 +131,11 @@ def instance_action(request, host, name, action):
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(OPERATOR)
-@lxd_names(name=INSTANCE)
-def instance_delete(request, host, name):
-    host = _host(host)
+@host_view(OPERATOR, name=INSTANCE)
+def instance_delete(request, host: Host, name: str):
     client = host.client(timeout=ACTION_TIMEOUT)
     if request.method == "GET":
-        try:
-            instance = client.instance(name)
-        except LXDError as exc:
-            return render_lxd_error(request, exc, title=f"{name} on {host.name}")
-        row = InstanceRow.from_lxd(host.name, instance)
+        row = InstanceRow.from_lxd(host.name, client.instance(name))
         template = (
             "hosts/partials/instance_delete_confirm.html" if request.htmx else "hosts/instance_delete.html"
         )
@@ -211,9 +185,9 @@ def instance_bulk(request):
     jobs = []
     for host_name, name in picked:
         if host_name not in clients:
-            jobs.append((LXDAPIError(f"no registered host named {host_name}", 404), host_name, name))
+            jobs.append((UserError(f"no registered host named {host_name}", 404), host_name, name))
         elif error := INSTANCE.error(name):
-            jobs.append((LXDAPIError(error, 400), host_name, name))
+            jobs.append((UserError(error, 400), host_name, name))
         else:
             jobs.append((clients[host_name], host_name, name))
     results = perform_many(jobs, req)
@@ -244,10 +218,7 @@ def _image_aliases(hosts: list[Host]) -> list[str]:
         except LXDError:
             return []
 
-    if not clients:
-        return []
-    with ThreadPoolExecutor(max_workers=min(8, len(clients))) as pool:
-        return sorted({alias for found in pool.map(aliases, clients) for alias in found})
+    return sorted({alias for found in parallel(aliases, clients) for alias in found})
 
 
 @require_http_methods(["GET", "POST"])
@@ -284,7 +255,7 @@ def instance_create(request):
     except PolicyRefused as exc:
         form.add_error(None, f"Not created: {exc}")
         return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
-    except LXDError as exc:
+    except UserError as exc:
         form.add_error(None, f"{host.name} refused to create {spec.name}: {exc}")
         return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=exc.http_status)
     for note in outcome.notes:

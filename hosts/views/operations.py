@@ -1,31 +1,39 @@
-"""Operations, per host and fleet-wide: list, cancel (where LXD allows), wait (the seed's /wait).
-Every operation goes through hosts.operations.safe_operation before a template sees it."""
+"""Operations, per host and fleet-wide: list (the seed's GET /1.0/operations), cancel where LXD
+allows it, wait (the seed's /wait).  An operation reaches a template only as the one message
+shape the live path and the task log use (live/groups.py operation_message): never its
+metadata, which holds exec and token secrets.  The page is live: the task log's pushes
+update its rows (no polling)."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 from django.contrib import messages
 from django.http import HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
 from ..domain.audit import audited
-from ..domain.operations import operation_sort_key, safe_operation
-from ..domain.roles import OPERATOR
-from ..lxd import LXDAPIError, LXDError
+from ..domain.roles import OPERATOR, has_role
+from ..live.fragments import op_context
+from ..live.operations import OpState
+from ..lxd import LXDAPIError, LXDError, Operation
 from ..lxd.names import OPERATION
 from ..models import AuditEntry, Host
-from .access import role_required
-from .common import lxd_names, render_lxd_error
+from .access import error_page, host_view
+from .common import parallel_clients
 
 MAX_WAIT = 60
 
 
-def _listing(client):
+def _row(host_name: str, op: Operation) -> dict:
+    """An operation as a task row shows it."""
+    return op_context(OpState(op.without_secrets()).message(host_name))
+
+
+def _listing(client) -> tuple[list[Operation], LXDError | None]:
     try:
-        return [safe_operation(op) for op in client.operations()], None
+        return client.operations(), None
     except LXDError as exc:
         return [], exc
 
@@ -37,14 +45,10 @@ def operation_list(request):
     selected = request.GET.get("host", "")
     if selected:
         hosts = [h for h in hosts if h.name == selected]
-    clients = [h.client() for h in hosts]
-    results = []
-    if clients:
-        with ThreadPoolExecutor(max_workers=min(16, len(clients))) as pool:
-            results = list(pool.map(_listing, clients))
     groups = []
-    for host, (ops, error) in zip(hosts, results, strict=True):
-        groups.append({"host": host, "operations": sorted(ops, key=operation_sort_key), "error": error})
+    for host, (ops, error) in parallel_clients(hosts, _listing):
+        ops = sorted(ops, key=lambda op: (op.is_final, op.created_at), reverse=False)
+        groups.append({"host": host, "rows": [_row(host.name, op) for op in ops], "error": error})
     recent = AuditEntry.objects.exclude(operation_id="")
     if selected:
         recent = recent.filter(host_name=selected)
@@ -52,64 +56,52 @@ def operation_list(request):
         "groups": groups,
         "host_names": host_names,
         "selected": selected,
-        "running": sum(1 for g in groups for op in g["operations"] if not op["final"]),
         "recent": recent[:25],
+        "can_operate": has_role(request.user, OPERATOR),
     }
-    template = "hosts/partials/operation_table.html" if request.htmx else "hosts/operation_list.html"
-    return render(request, template, context)
+    return render(request, "hosts/operation_list.html", context)
 
 
-def _host(host: str) -> Host:
-    return get_object_or_404(Host.objects.select_related("client_certificate"), name=host)
-
-
-def _op_response(request, host: Host, op: dict, error: str = "", status: int = 200):
+def _op_response(request, host: Host, row: dict, error: str = "", status: int = 200):
+    context = {"host": host, "t": row, "error": error, "can_operate": has_role(request.user, OPERATOR)}
     if request.htmx:
-        html = render_to_string(
-            "hosts/partials/operation_row.html", {"host": host, "op": op, "error": error}, request=request
-        )
-        return HttpResponse(html, status=status)
-    return render(
-        request, "hosts/operation_page.html", {"host": host, "op": op, "error": error}, status=status
-    )
+        return HttpResponse(render_to_string("hosts/partials/task_row.html", context, request), status=status)
+    return render(request, "hosts/operation_page.html", context, status=status)
 
 
-def _gone(op_id: str) -> dict:
-    return safe_operation({"id": op_id, "status": "Gone", "status_code": 0})
+def _gone(host: Host, op_id: str) -> dict:
+    return _row(host.name, Operation(id=op_id, status="Gone"))
+
+
+def _current(host: Host, client, op_id: str) -> dict:
+    try:
+        return _row(host.name, client.operation(op_id))
+    except LXDError:
+        return _gone(host, op_id)
 
 
 @require_POST
-@role_required(OPERATOR)
-@lxd_names(op_id=OPERATION)
-def operation_cancel(request, host, op_id):
-    host = _host(host)
+@host_view(OPERATOR, op_id=OPERATION)
+def operation_cancel(request, host: Host, op_id: str):
     client = host.client()
     try:
         with audited(request, "operation.cancel", host=host, target=op_id) as entry:
             entry.operation_id = op_id
             client.cancel_operation(op_id)
     except LXDError as exc:
-        try:
-            op = safe_operation(client.operation(op_id).data)
-        except LXDError:
-            op = _gone(op_id)
-        return _op_response(request, host, op, f"LXD refused to cancel: {exc}", exc.http_status)
-    try:
-        op = safe_operation(client.operation(op_id).data)
-    except LXDError:
-        op = _gone(op_id)
+        row = _current(host, client, op_id)
+        return _op_response(request, host, row, f"LXD refused to cancel: {exc}", exc.http_status)
     if not request.htmx:
         messages.success(request, f"Operation {op_id} on {host.name} cancelled.")
-        return redirect(f"/operations/?host={host.name}")
-    return _op_response(request, host, op)
+        return redirect(reverse("operation-list") + f"?host={host.name}")
+    return _op_response(request, host, _current(host, client, op_id))
 
 
 @require_safe
-@lxd_names(op_id=OPERATION)
-def operation_wait(request, host, op_id):
+@host_view(op_id=OPERATION)
+def operation_wait(request, host: Host, op_id: str):
     """Wait up to ?timeout= seconds for the operation (LXD answers 200 even if it failed, and
     with the still-running operation on timeout: the row shows which)."""
-    host = _host(host)
     try:
         timeout = max(1, min(MAX_WAIT, int(request.GET.get("timeout", "10"))))
     except ValueError:
@@ -120,12 +112,10 @@ def operation_wait(request, host, op_id):
             status=400,
         )
     try:
-        op = safe_operation(host.client().wait_once(op_id, timeout))
+        op = host.client().wait_step(op_id, timeout)
     except LXDAPIError as exc:
         if exc.error_code == 404:
             message = "LXD no longer knows this operation (it forgets finished ones after 5 s)."
-            return _op_response(request, host, _gone(op_id), message, 404)
-        return render_lxd_error(request, exc)
-    except LXDError as exc:
-        return render_lxd_error(request, exc)
-    return _op_response(request, host, op)
+            return _op_response(request, host, _gone(host, op_id), message, 404)
+        return error_page(request, exc)
+    return _op_response(request, host, _row(host.name, op))

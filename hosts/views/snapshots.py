@@ -8,80 +8,55 @@ indicator).  Page or fragment: htmx requests get the panel, plain requests the w
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..domain.audit import audited
 from ..domain.config_view import config_entries, config_value
-from ..domain.roles import OPERATOR
+from ..domain.roles import OPERATOR, VIEWER
 from ..lxd import LXDError
+from ..lxd.errors import UserError
 from ..lxd.names import INSTANCE, SNAPSHOT
+from ..lxd.timestamps import parse_time
 from ..models import Host
-from .access import role_required
-from .common import lxd_names, render_lxd_error
+from .access import error_page, host_view, refusal
 from .files import instance_url
-
-
-class BadSnapshot(Exception):
-    def __init__(self, message: str, status: int = 400):
-        super().__init__(message)
-        self.message, self.status = message, status
 
 
 def validate_snapshot_name(raw: str | None, *, required: bool = True) -> str:
     name = (raw or "").strip()
     if not name:
         if required:
-            raise BadSnapshot("Give the snapshot a name.")
+            raise UserError("Give the snapshot a name.")
         return ""
     if (error := SNAPSHOT.error(name)) is not None:
-        raise BadSnapshot(error)
+        raise UserError(error)
     return name
-
-
-def when(value: str | None) -> datetime | None:
-    """LXD's RFC 3339 times; the Go zero time (0001-01-01) means 'never'."""
-    if not value or value.startswith("0001-01-01"):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _row(snap: dict) -> dict:
     return {
         "name": snap.get("name", ""),
-        "created_at": when(snap.get("created_at")),
-        "expires_at": when(snap.get("expires_at")),
-        "last_used_at": when(snap.get("last_used_at")),
+        "created_at": parse_time(snap.get("created_at")),
+        "expires_at": parse_time(snap.get("expires_at")),
+        "last_used_at": parse_time(snap.get("last_used_at")),
         "stateful": bool(snap.get("stateful")),
         "size": snap.get("size") if isinstance(snap.get("size"), int) and snap["size"] >= 0 else None,
     }
 
 
-def snapshot_view(view):
-    """Host lookup; bad input and LXD failures become the page (or panel) with the message."""
+def _refused(request, host: Host, exc: UserError, name: str, **_):
+    """A refusal or LXD's failure: the page with the message, or the panel for htmx and forms."""
+    if request.method == "GET" and not request.htmx:
+        return error_page(request, exc, title=f"Snapshots of {name} on {host.name}")
+    return _panel(request, host, name, error=str(exc), status=exc.http_status)
 
-    @wraps(view)
-    @lxd_names(name=INSTANCE, snap=SNAPSHOT)
-    def wrapped(request, host, name, **kwargs):
-        host_obj = get_object_or_404(Host, name=host)
-        try:
-            return view(request, host_obj, name, **kwargs)
-        except BadSnapshot as exc:
-            return _panel(request, host_obj, name, error=exc.message, status=exc.status)
-        except LXDError as exc:
-            if request.method == "GET" and not request.htmx:
-                return render_lxd_error(request, exc, title=f"Snapshots of {name} on {host_obj.name}")
-            return _panel(request, host_obj, name, error=str(exc), status=exc.http_status)
 
-    return wrapped
+def snapshot_view(role: str = VIEWER):
+    return host_view(role, on_error=_refused, name=INSTANCE, snap=SNAPSHOT)
 
 
 def _panel(request, host: Host, name: str, *, outcome: str = "", error: str = "", status: int = 200):
@@ -111,35 +86,32 @@ def _done(request, host: Host, name: str, outcome: str):
     return redirect("instance-snapshots", host.name, name)
 
 
-def _follow(client, op) -> float:
-    """Follow a started operation to its end; returns how long that took."""
+def _waited(client, op) -> float:
+    """Follow a started operation to its end (client.wait); returns how long that took."""
     started = time.monotonic()
-    if hasattr(op, "id"):
-        client.wait(op, timeout=settings.LXD_OPERATION_TIMEOUT)
+    client.wait(op, timeout=settings.LXD_OPERATION_TIMEOUT)
     return time.monotonic() - started
 
 
 @require_http_methods(["GET", "POST"])
-@snapshot_view
+@snapshot_view()
 def instance_snapshots(request, host: Host, name: str):
     if request.method == "POST":
-        return snapshot_create(request, host.name, name)
+        return refusal(request, OPERATOR, "snapshot_create") or _create(request, host, name)
     return _panel(request, host, name)
 
 
-@role_required(OPERATOR)
-@snapshot_view
-def snapshot_create(request, host: Host, name: str):
+def _create(request, host: Host, name: str):
     snap = validate_snapshot_name(request.POST.get("name"), required=False)
     stateful = request.POST.get("stateful") in ("on", "1", "yes")
     client = host.client()
     before = {s["name"] for s in client.snapshots(name)}
     if snap and snap in before:
-        raise BadSnapshot(f"A snapshot named {snap} already exists on {name}: choose another name.", 409)
+        raise UserError(f"A snapshot named {snap} already exists on {name}: choose another name.", 409)
     with audited(request, "snapshot.create", host=host, target=f"{name}/{snap or '(automatic)'}") as entry:
         op = client.create_snapshot(name, snap or None, stateful=stateful)
-        entry.operation_id = getattr(op, "id", "")
-        took = _follow(client, op)
+        entry.operation_id = op.id
+        took = _waited(client, op)
     if not snap:
         made = sorted({s["name"] for s in client.snapshots(name)} - before)
         snap = made[0] if made else "(automatic name)"
@@ -147,7 +119,7 @@ def snapshot_create(request, host: Host, name: str):
 
 
 @require_GET
-@snapshot_view
+@snapshot_view()
 def snapshot_detail(request, host: Host, name: str, snap: str):
     client = host.client()
     data = client.snapshot(name, snap)
@@ -175,20 +147,19 @@ def _confirm(request, host: Host, name: str, snap: str, action: str):
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(OPERATOR)
-@snapshot_view
+@snapshot_view(OPERATOR)
 def snapshot_restore(request, host: Host, name: str, snap: str):
     if request.method == "GET" or request.POST.get("confirm") != "yes":
         return _confirm(request, host, name, snap, "restore")
     client = host.client()
     if snap not in {s["name"] for s in client.snapshots(name)}:
         # LXD would accept the request and fail the operation (a 409 here): say it plainly.
-        raise BadSnapshot(f"There is no snapshot {snap} of {name}.", 404)
+        raise UserError(f"There is no snapshot {snap} of {name}.", 404)
     before = client.instance_brief(name)["status"]
     with audited(request, "snapshot.restore", host=host, target=f"{name}/{snap}") as entry:
         op = client.restore_snapshot(name, snap)
-        entry.operation_id = getattr(op, "id", "")
-        took = _follow(client, op)
+        entry.operation_id = op.id
+        took = _waited(client, op)
     after = client.instance_brief(name)["status"]
     if before == "Running":
         how = f"LXD stopped {name}, restored it and started it again; it is now {after}."
@@ -198,31 +169,29 @@ def snapshot_restore(request, host: Host, name: str, snap: str):
 
 
 @require_http_methods(["POST"])
-@role_required(OPERATOR)
-@snapshot_view
+@snapshot_view(OPERATOR)
 def snapshot_rename(request, host: Host, name: str, snap: str):
     new = validate_snapshot_name(request.POST.get("new_name"))
     if new == snap:
-        raise BadSnapshot(f"{snap} already has that name.", 400)
+        raise UserError(f"{snap} already has that name.", 400)
     client = host.client()
     if new in {s["name"] for s in client.snapshots(name)}:
-        raise BadSnapshot(f"A snapshot named {new} already exists on {name}: choose another name.", 409)
+        raise UserError(f"A snapshot named {new} already exists on {name}: choose another name.", 409)
     with audited(request, "snapshot.rename", host=host, target=f"{name}/{snap} -> {new}") as entry:
         op = client.rename_snapshot(name, snap, new)
-        entry.operation_id = getattr(op, "id", "")
-        _follow(client, op)
+        entry.operation_id = op.id
+        _waited(client, op)
     return _done(request, host, name, f"Renamed snapshot {snap} to {new}.")
 
 
 @require_http_methods(["GET", "POST"])
-@role_required(OPERATOR)
-@snapshot_view
+@snapshot_view(OPERATOR)
 def snapshot_delete(request, host: Host, name: str, snap: str):
     if request.method == "GET" or request.POST.get("confirm") != "yes":
         return _confirm(request, host, name, snap, "delete")
     client = host.client()
     with audited(request, "snapshot.delete", host=host, target=f"{name}/{snap}") as entry:
         op = client.delete_snapshot(name, snap)
-        entry.operation_id = getattr(op, "id", "")
-        _follow(client, op)
+        entry.operation_id = op.id
+        _waited(client, op)
     return _done(request, host, name, f"Deleted snapshot {snap} of {name}.")

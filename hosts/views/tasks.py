@@ -18,8 +18,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_safe
 
-from ..domain.tasklog import task_message
 from ..live.fragments import op_context
+from ..live.groups import task_message
 from ..lxd.names import INSTANCE
 from ..models import AuditEntry, Host, Task, validate_host_name
 

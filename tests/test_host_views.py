@@ -160,7 +160,7 @@ def test_changed_certificate_is_refused_with_a_clear_message(admin_client, https
         f"the certificate of lab2 changed: expected {lab.d2.fingerprint()}, got {lab.d1.fingerprint()}"
         in body
     )
-    assert Host.objects.get(pk=https_host.pk).status == Host.Status.CERT_CHANGED
+    assert "certificate changed" in body
     # an admin checks and re-pins explicitly
     repin = admin_client.post(
         reverse("host-repin", args=[https_host.name]), {"fingerprint": lab.d1.fingerprint()}

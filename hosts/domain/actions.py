@@ -15,6 +15,7 @@ records the audit entry from the ActionResult in the request thread.
 from __future__ import annotations
 
 import threading
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -81,14 +82,31 @@ class ActionResult:
         return 200 if self.error is None else self.error.http_status
 
 
-_locks: dict[tuple[str, str], threading.Lock] = {}
+# One lock per instance while anyone holds or waits for it: the mapping holds them weakly, so
+# it never grows past the instances being acted on.
+_locks: weakref.WeakValueDictionary[tuple[str, str], _InstanceLock] = weakref.WeakValueDictionary()
 _locks_guard = threading.Lock()
+
+
+class _InstanceLock:
+    """threading.Lock cannot be weakly referenced; this can."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+
+    def acquire(self, timeout: float) -> bool:
+        return self._lock.acquire(timeout=timeout)
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 @contextmanager
 def instance_lock(host_name: str, name: str, wait: float = 2.0):
     with _locks_guard:
-        lock = _locks.setdefault((host_name, name), threading.Lock())
+        lock = _locks.get((host_name, name))
+        if lock is None:
+            lock = _locks[(host_name, name)] = _InstanceLock()
     if not lock.acquire(timeout=wait):
         raise InstanceBusy(
             f"another dashboard action on {name} ({host_name}) is still running; try again shortly"

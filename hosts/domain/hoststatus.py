@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..concurrency import parallel
-from ..lxd import CertificateMismatch, HostUnreachable, LXDError, NotTrusted
+from ..lxd import CertificateMismatch, LXDError, NotTrusted
 from ..models import Host
 
 
@@ -22,31 +22,23 @@ class HostState:
     def online(self) -> bool:
         return self.status == Host.Status.ONLINE
 
+    @property
+    def label(self) -> str:
+        return Host.Status(self.status).label
 
-def status_of_error(exc: LXDError) -> str:
+
+def status_of_error(exc: Exception) -> str:
+    """What a failure to reach a host says of it."""
     if isinstance(exc, CertificateMismatch):
         return Host.Status.CERT_CHANGED
     if isinstance(exc, NotTrusted):
         return Host.Status.UNTRUSTED
-    if isinstance(exc, HostUnreachable):
-        return Host.Status.OFFLINE
     return Host.Status.OFFLINE
 
 
-def check_host(host: Host) -> HostState:
-    state = probe_host(host)
-    remember(state)
-    return state
-
-
-def remember(state: HostState) -> None:
-    host = state.host
-    if (host.status, host.status_detail) != (state.status, state.detail):
-        host.record_status(state.status, state.detail)
-
-
 def probe_host(host: Host) -> HostState:
-    """Ask the host (no database access: safe in worker threads)."""
+    """Ask the host how it is, now (no database access: safe in worker threads).  What a page
+    shows; the stored Host.status has one writer, the events relay, which watches all along."""
     try:
         info, etag = host.client().server()
     except LXDError as exc:
@@ -61,10 +53,5 @@ def probe_host(host: Host) -> HostState:
     return state
 
 
-def check_hosts(hosts: list[Host]) -> list[HostState]:
-    if not hosts:
-        return []
-    states = parallel(probe_host, hosts)
-    for state in states:
-        remember(state)
-    return states
+def probe_hosts(hosts: list[Host]) -> list[HostState]:
+    return parallel(probe_host, hosts)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from ..concurrency import SLOW, submit
-from ..domain.hoststatus import HostState, remember, status_of_error
+from ..domain.hoststatus import status_of_error
 from ..lxd import LXDClient, LXDError
 from ..lxd.errors import HostUnreachable
 from ..models import Host
@@ -127,8 +127,6 @@ def load_fleet(hosts: list[Host], query: FleetQuery, user_id: int | None) -> Fle
         if not listing.ok:
             prefetches.drop(token, host.name)  # nobody will ask for its state
         listings.append(listing)
-    for listing in listings:  # database writes, back in the request thread
-        remember(HostState(listing.host, listing.status, str(listing.error or "")))
     rows = [
         row
         for listing in listings

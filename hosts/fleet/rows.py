@@ -11,11 +11,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
-from types import SimpleNamespace
 
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from ..domain.ids import dom_id
@@ -95,16 +92,6 @@ class InstanceRow:
     def dom_id(self) -> str:
         return dom_id("instance", self.host_name, self.name)
 
-    @cached_property
-    def url(self) -> str:
-        """The instance's page; its actions hang below it (state/<action>/, delete/, row/)."""
-        return reverse("instance-detail", args=[self.host_name, self.name])
-
-    @property
-    def host(self) -> SimpleNamespace:
-        """What the row template calls `host` (it only needs the name)."""
-        return SimpleNamespace(name=self.host_name)
-
     @property
     def key(self) -> str:
         """What a bulk selection sends back: host/name (neither may contain a slash)."""
@@ -135,8 +122,6 @@ class InstanceRow:
 def _context(row: InstanceRow, can_operate: bool, oob: bool = False) -> dict:
     return {
         "row": row,
-        "host": row.host,
-        "name": row.name,
         "can_operate": can_operate,
         "oob": oob,
     }

@@ -35,7 +35,8 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from ..domain import tasklog
-from ..lxd.errors import CertificateMismatch, LXDError, NotTrusted
+from ..domain.hoststatus import status_of_error
+from ..lxd.errors import LXDError
 from ..lxd.events import Lifecycle, events_path, open_events
 from ..lxd.operation import Operation
 from ..models import Host
@@ -138,12 +139,7 @@ class HostRelay:
                     await self._session()
                 except LXDError as exc:
                     log.warning("%s: events stream ended: %s", self.name, exc)
-                    status = Host.Status.OFFLINE
-                    if isinstance(exc, CertificateMismatch):
-                        status = Host.Status.CERT_CHANGED
-                    elif isinstance(exc, NotTrusted):
-                        status = Host.Status.UNTRUSTED
-                    await self.set_status(status, str(exc))
+                    await self.set_status(status_of_error(exc), str(exc))
                 except (OSError, ValueError) as exc:
                     log.warning("%s: events stream failed: %r", self.name, exc)
                     await self.set_status(Host.Status.OFFLINE, f"{self.name}: {exc}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -53,7 +54,10 @@ class _PinnedAdapter(HTTPAdapter):
         super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
 
 
-_sessions: dict[tuple, requests.Session] = {}
+# One requests.Session (a connection pool) per host identity, the least recently used closed
+# past MAX_SESSIONS: a re-pinned certificate or a rotated client key makes a new identity.
+MAX_SESSIONS = 256
+_sessions: OrderedDict[tuple, requests.Session] = OrderedDict()
 _sessions_lock = threading.Lock()
 
 
@@ -61,7 +65,9 @@ def _session_for(endpoint: Endpoint, tls: TLSIdentity | None) -> requests.Sessio
     key = (endpoint.address, tls)
     with _sessions_lock:
         session = _sessions.get(key)
-        if session is None:
+        if session is not None:
+            _sessions.move_to_end(key)
+        else:
             session = requests.Session()
             session.trust_env = False  # never route LXD traffic through an environment proxy
             if endpoint.is_unix:
@@ -73,6 +79,8 @@ def _session_for(endpoint: Endpoint, tls: TLSIdentity | None) -> requests.Sessio
                     endpoint.base_url + "/", _PinnedAdapter(tls.ssl_context(), tls.server_fingerprint)
                 )
             _sessions[key] = session
+            while len(_sessions) > MAX_SESSIONS:
+                _sessions.popitem(last=False)[1].close()
         return session
 
 

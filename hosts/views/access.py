@@ -36,7 +36,7 @@ def refusal(request, role: str, what: str):
             error=f"needs the {role} role",
         )
     message = f"This needs the {role} role; you are a {user_role(request.user)}."
-    return render(request, "hosts/error.html", {"title": "Not allowed", "message": message}, status=403)
+    return error_page(request, UserError(message, 403), title="Not allowed")
 
 
 def role_required(role: str):
@@ -54,17 +54,23 @@ def role_required(role: str):
 
 
 def error_page(request, exc: UserError, *, title: str = "Refused", status: int | None = None):
-    """A UserError as a page: its message, with the status that fits."""
+    """A UserError as a page (or, for htmx, the fragment it swaps in): its message, with the
+    status that fits."""
     context = {"title": title, "message": str(exc)}
-    return render(request, "hosts/error.html", context, status=status or exc.http_status)
+    template = "hosts/partials/error.html" if _fragment(request) else "hosts/error.html"
+    return render(request, template, context, status=status or exc.http_status)
+
+
+def _fragment(request) -> bool:
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.boosted
 
 
 def name_refusal(request, rules: dict[str, NameRule], kwargs: dict):
     """The 400 page for the first LXD name in the URL that breaks its rule (None if all are good)."""
     for key, rule in rules.items():
         if key in kwargs and (error := rule.error(kwargs[key])) is not None:
-            context = {"title": f"Invalid {rule.what}", "message": error}
-            return render(request, "hosts/error.html", context, status=400)
+            return error_page(request, UserError(error, 400), title=f"Invalid {rule.what}")
     return None
 
 

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from ..domain import pending_hosts
 from ..domain.audit import audited, record
 from ..domain.config_view import config_entries
-from ..domain.hoststatus import check_host, check_hosts
+from ..domain.hoststatus import probe_host, probe_hosts
 from ..domain.policy import OPERATOR_CONFIG_HELP
 from ..domain.registration import (
     ConfirmationNeeded,
@@ -32,7 +32,7 @@ from .host_forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostFor
 
 @require_safe
 def host_list(request):
-    states = check_hosts(list(Host.objects.select_related("client_certificate")))
+    states = probe_hosts(list(Host.objects.select_related("client_certificate")))
     template = "hosts/partials/host_table.html" if request.htmx else "hosts/host_list.html"
     return render(request, template, {"states": states})
 
@@ -156,7 +156,7 @@ def _profile_rows(host: Host, on_host: list[str]) -> list[dict]:
 @require_safe
 @host_view()
 def host_detail(request, host: Host):
-    state = check_host(host)
+    state = probe_host(host)
     config = config_entries((state.info or {}).get("config"), request.user)
     context = {"host": host, "state": state, "config": config}
     if state.online:

@@ -8,7 +8,9 @@ from django.contrib import messages
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..concurrency import parallel
@@ -25,7 +27,7 @@ from ..lxd.errors import UserError
 from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
-from .access import host_view, role_required
+from .access import error_page, host_view, role_required
 from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
@@ -39,7 +41,9 @@ def instance_detail(request, host: Host, name: str):
     client = host.client(timeout=ACTION_TIMEOUT)
     instance = client.instance(name)
     logs = client.instance_logs(name)
-    return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs, request.user))
+    context = detail_context(host, instance, logs, request.user)
+    context["row_html"] = mark_safe(render_row(context["row"], can_operate=has_role(request.user, OPERATOR)))  # noqa: S308
+    return render(request, "hosts/instance_detail.html", context)
 
 
 @require_safe
@@ -99,19 +103,21 @@ def _action_response(request, host: Host, result: ActionResult):
         return HttpResponse(html, status=result.http_status)
     if result.ok:
         messages.success(request, f"{result.name} on {host.name}: {result.message}.")
-        default = "/" if result.action == "delete" else f"/hosts/{host.name}/instances/{result.name}/"
+        default = (
+            reverse("home")
+            if result.action == "delete"
+            else reverse("instance-detail", args=[host.name, result.name])
+        )
         return redirect(_next_url(request, default))
     title = f"Could not {result.action} {result.name} on {host.name}"
-    return render(
-        request, "hosts/error.html", {"title": title, "message": result.message}, status=result.http_status
-    )
+    return error_page(request, result.error, title=title)
 
 
 def _form_error(request, form: forms.Form, title: str):
     message = "; ".join(
         f"{k}: {' '.join(v)}" if k != "__all__" else " ".join(v) for k, v in form.errors.items()
     )
-    return render(request, "hosts/error.html", {"title": title, "message": message}, status=400)
+    return error_page(request, UserError(message, 400), title=title)
 
 
 @require_POST

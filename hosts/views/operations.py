@@ -18,6 +18,7 @@ from ..domain.roles import OPERATOR, has_role
 from ..live.fragments import op_context
 from ..live.operations import OpState
 from ..lxd import LXDAPIError, LXDError, Operation
+from ..lxd.errors import UserError
 from ..lxd.names import OPERATION
 from ..models import AuditEntry, Host
 from .access import error_page, host_view
@@ -105,12 +106,7 @@ def operation_wait(request, host: Host, op_id: str):
     try:
         timeout = max(1, min(MAX_WAIT, int(request.GET.get("timeout", "10"))))
     except ValueError:
-        return render(
-            request,
-            "hosts/error.html",
-            {"title": "Invalid timeout", "message": "give whole seconds, 1 to 60"},
-            status=400,
-        )
+        return error_page(request, UserError("give whole seconds, 1 to 60", 400), title="Invalid timeout")
     try:
         op = host.client().wait_step(op_id, timeout)
     except LXDAPIError as exc:

@@ -2,17 +2,6 @@
 (function () {
   "use strict";
 
-  // Inside [data-swap-errors], a 4xx/5xx answer carries LXD's failure text in the updated row
-  // (or fragment): show it in place instead of dropping it, as htmx does by default.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var status = event.detail.xhr.status;
-    var elt = event.detail.elt;
-    if (status >= 400 && elt && elt.closest && elt.closest("[data-swap-errors]")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
   // State columns (IPs, snapshots, memory) arrive after the first paint: when the table is
   // sorted by one of them, sort again once a host's state has been swapped in.
   var pending = null;

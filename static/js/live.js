@@ -19,6 +19,21 @@
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     if (event.target && event.target.id === "live-resync") htmx.trigger(document.body, "live:resync");
   });
+  // An instance page shows its fleet row (#instance-summary): when a push changes that row,
+  // the page's details reload ("live:instance"), once for a burst of pushes.
+  var pendingInstance = null;
+  document.addEventListener("htmx:oobAfterSwap", function (event) {
+    var summary = document.getElementById("instance-summary");
+    if (!summary || !event.target || !event.target.id) return;
+    var row = summary.dataset.liveRow, id = event.target.id;
+    var parts = ["", "-status", "-ips", "-snapshots", "-memory", "-actions"];
+    if (!parts.some(function (part) { return id === row + part; })) return;
+    if (pendingInstance !== null) window.clearTimeout(pendingInstance);
+    pendingInstance = window.setTimeout(function () {
+      pendingInstance = null;
+      htmx.trigger(document.body, "live:instance");
+    }, 50);
+  });
   // A pushed row replaces the whole row; keep what the person is doing in it: an open
   // inline confirmation (delete?), or the outcome of their last action (LXD's error text),
   // until their next action replaces it.

@@ -1,6 +1,6 @@
 """Instance lifecycle actions, each followed through its LXD operation to the end.
 
-LXD's traps handled here (LXD-API.md §1.2, §2.2, §4.4):
+LXD's traps handled here:
 - a write answers 202 and fails later ("already running", "name taken"): we always wait;
 - `/wait` answers 200 for a failed operation: LXDClient.wait checks status_code and raises
   OperationFailed with LXD's `err`;

@@ -1,6 +1,6 @@
 """Creating an instance from an image on the same host or on another registered host.
 
-From another host (LXD-API.md §9): the target daemon pulls as an *anonymous* client, so
+From another host: the target daemon pulls as an *anonymous* client, so
 - the dashboard resolves alias -> fingerprint on the source with its own trusted connection
   (with a secret, LXD does not resolve aliases),
 - asks the source for a one-time secret (POST /1.0/images/<fp>/secret),

@@ -75,10 +75,6 @@ def parent_of(path: str) -> str:
     return head or "/"
 
 
-def basename(path: str) -> str:
-    return path.rstrip("/").rsplit("/", 1)[-1] or "/"
-
-
 def breadcrumbs(path: str) -> list[tuple[str, str]]:
     """[("/", "/"), ("etc", "/etc"), ("hosts", "/etc/hosts")] for links above a path."""
     crumbs = [("/", "/")]

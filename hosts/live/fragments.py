@@ -34,12 +34,6 @@ _cache_lock = threading.Lock()
 CACHE_SIZE = 512
 
 
-def peek(message: dict, kind: str) -> list[str] | None:
-    """Frames already rendered for this message, if any."""
-    with _cache_lock:
-        return _cache.get((message.get("seq", ""), kind))
-
-
 def cached(message: dict, kind: str, build: Callable[[], list[str]]) -> list[str]:
     seq = message.get("seq")
     if not seq:

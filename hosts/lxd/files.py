@@ -1,6 +1,6 @@
 """File and snapshot intentions of LXDClient (mixed into LXDClient).
 
-What LXD 5.0.2 does and this module hides (shared/LXD-API.md §5 and §6):
+What LXD 5.0.2 does and this module hides (checked on the lab daemons):
 - a directory GET is a bare, unsorted list of names: types come from one HEAD per entry;
 - X-Lxd-* headers arrive Go-canonicalised (X-Lxd-Mode): requests' headers are case-insensitive;
 - HEAD has no body, so a 404 cannot say whether the instance or the path is missing;

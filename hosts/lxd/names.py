@@ -43,7 +43,7 @@ class NameRule:
         return name
 
 
-# LXD's ValidHostname (shared/validate IsHostname): alphanumerics and hyphens, not starting
+# LXD's ValidHostname (in LXD's source: shared/validate IsHostname): alphanumerics and hyphens, not starting
 # with a digit or a hyphen, not ending with a hyphen, at most 63 characters.
 _INSTANCE_RE = re.compile(r"^[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$")
 INSTANCE = NameRule(

@@ -16,11 +16,11 @@ from enum import IntEnum
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .timestamps import parse_time, timestamp_ns
+from .timestamps import timestamp_ns
 
 
 class Status(IntEnum):
-    """LXD's status codes (shared/api/status_code.go).  Use the number, never the text."""
+    """LXD's status codes (in LXD's source: shared/api/status_code.go).  Use the number, never the text."""
 
     OPERATION_CREATED = 100
     STARTED = 101
@@ -241,7 +241,3 @@ class Operation:
     def instances(self) -> tuple[str, ...]:
         """The instances it works on (not their snapshots)."""
         return tuple(name for kind, name in self.objects if kind == "instance" and "/" not in name)
-
-    @property
-    def created(self):
-        return parse_time(self.created_at)

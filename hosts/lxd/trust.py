@@ -1,5 +1,5 @@
 """Trust intentions of LXDClient (mixed into LXDClient): which client certificates a host
-trusts (shared/LXD-API.md §8).  Every path here is global, never project-scoped."""
+trusts (POST/GET/DELETE /1.0/certificates).  Every path here is global, never project-scoped."""
 
 from __future__ import annotations
 

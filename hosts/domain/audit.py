@@ -10,7 +10,10 @@ then re-raised for the view to turn into a page.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
+
+from django.conf import settings
 
 from ..models import AuditEntry, Host
 from .tasklog import claim
@@ -55,6 +58,14 @@ class PendingEntry:
     def __init__(self, user, host: Host | str | None, target: str):
         self.user, self.host, self.target = user, host, target
         self._operation_id = ""
+
+    def follow(self, client, op, timeout: float | None = None) -> float:
+        """Tie the operation `op` to this entry, follow it to its end (client.wait: LXD's
+        failure comes out as OperationFailed) and return how many seconds that took."""
+        self.operation_id = op.id
+        started = time.monotonic()
+        client.wait(op, timeout=timeout or settings.LXD_OPERATION_TIMEOUT)
+        return time.monotonic() - started
 
     @property
     def operation_id(self) -> str:

@@ -114,9 +114,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
             instance_lock(host.name, spec.name),
             audited(request, "instance.create", host=host, target=spec.name) as entry,
         ):
-            op = target.create_instance(body)
-            entry.operation_id = op.id
-            target.wait(op, timeout=timeout)
+            entry.follow(target, target.create_instance(body), timeout)
     finally:
         if token_op and source_client is not None:
             _revoke(source_client, token_op)
@@ -126,9 +124,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
                 instance_lock(host.name, spec.name),
                 audited(request, "instance.start", host=host, target=spec.name) as entry,
             ):
-                op = target.change_state(spec.name, "start")
-                entry.operation_id = op.id
-                target.wait(op, timeout=timeout)
+                entry.follow(target, target.change_state(spec.name, "start"), timeout)
         except LXDError as exc:
             outcome.start_error = exc
     try:

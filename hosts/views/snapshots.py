@@ -7,9 +7,6 @@ indicator).  Page or fragment: htmx requests get the panel, plain requests the w
 
 from __future__ import annotations
 
-import time
-
-from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -86,13 +83,6 @@ def _done(request, host: Host, name: str, outcome: str):
     return redirect("instance-snapshots", host.name, name)
 
 
-def _waited(client, op) -> float:
-    """Follow a started operation to its end (client.wait); returns how long that took."""
-    started = time.monotonic()
-    client.wait(op, timeout=settings.LXD_OPERATION_TIMEOUT)
-    return time.monotonic() - started
-
-
 @require_http_methods(["GET", "POST"])
 @snapshot_view()
 def instance_snapshots(request, host: Host, name: str):
@@ -109,9 +99,7 @@ def _create(request, host: Host, name: str):
     if snap and snap in before:
         raise UserError(f"A snapshot named {snap} already exists on {name}: choose another name.", 409)
     with audited(request, "snapshot.create", host=host, target=f"{name}/{snap or '(automatic)'}") as entry:
-        op = client.create_snapshot(name, snap or None, stateful=stateful)
-        entry.operation_id = op.id
-        took = _waited(client, op)
+        took = entry.follow(client, client.create_snapshot(name, snap or None, stateful=stateful))
     if not snap:
         made = sorted({s["name"] for s in client.snapshots(name)} - before)
         snap = made[0] if made else "(automatic name)"
@@ -157,9 +145,7 @@ def snapshot_restore(request, host: Host, name: str, snap: str):
         raise UserError(f"There is no snapshot {snap} of {name}.", 404)
     before = client.instance_brief(name)["status"]
     with audited(request, "snapshot.restore", host=host, target=f"{name}/{snap}") as entry:
-        op = client.restore_snapshot(name, snap)
-        entry.operation_id = op.id
-        took = _waited(client, op)
+        took = entry.follow(client, client.restore_snapshot(name, snap))
     after = client.instance_brief(name)["status"]
     if before == "Running":
         how = f"LXD stopped {name}, restored it and started it again; it is now {after}."
@@ -178,9 +164,7 @@ def snapshot_rename(request, host: Host, name: str, snap: str):
     if new in {s["name"] for s in client.snapshots(name)}:
         raise UserError(f"A snapshot named {new} already exists on {name}: choose another name.", 409)
     with audited(request, "snapshot.rename", host=host, target=f"{name}/{snap} -> {new}") as entry:
-        op = client.rename_snapshot(name, snap, new)
-        entry.operation_id = op.id
-        _waited(client, op)
+        entry.follow(client, client.rename_snapshot(name, snap, new))
     return _done(request, host, name, f"Renamed snapshot {snap} to {new}.")
 
 
@@ -191,7 +175,5 @@ def snapshot_delete(request, host: Host, name: str, snap: str):
         return _confirm(request, host, name, snap, "delete")
     client = host.client()
     with audited(request, "snapshot.delete", host=host, target=f"{name}/{snap}") as entry:
-        op = client.delete_snapshot(name, snap)
-        entry.operation_id = op.id
-        _waited(client, op)
+        entry.follow(client, client.delete_snapshot(name, snap))
     return _done(request, host, name, f"Deleted snapshot {snap} of {name}.")

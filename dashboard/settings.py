@@ -88,6 +88,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "django_htmx",
+    # {% partialdef %}: a page and the fragment htmx swaps live in one template
+    "template_partials",
     "axes",
     "hosts",
 ]

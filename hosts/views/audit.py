@@ -26,5 +26,5 @@ def audit_log(request):
         entries = entries.filter(target__icontains=text) | entries.filter(error__icontains=text)
         active["q"] = text
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    template = "hosts/partials/audit_rows.html" if request.htmx else "hosts/audit.html"
+    template = "hosts/audit.html#rows" if request.htmx else "hosts/audit.html"
     return render(request, template, {"page": page, "active": active, "outcomes": AuditEntry.Outcome.choices})

@@ -33,7 +33,7 @@ from .host_forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostFor
 @require_safe
 def host_list(request):
     states = probe_hosts(list(Host.objects.select_related("client_certificate")))
-    template = "hosts/partials/host_table.html" if request.htmx else "hosts/host_list.html"
+    template = "hosts/host_list.html#table" if request.htmx else "hosts/host_list.html"
     return render(request, template, {"states": states})
 
 

@@ -207,7 +207,7 @@ def instance_bulk(request):
         "can_operate": can_operate,
         "failed": sum(1 for r in results if not r.ok),
     }
-    template = "hosts/partials/bulk_results.html" if request.htmx else "hosts/bulk_results.html"
+    template = "hosts/bulk_results.html#results" if request.htmx else "hosts/bulk_results.html"
     return render(request, template, context)
 
 

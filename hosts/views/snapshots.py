@@ -71,7 +71,7 @@ def _panel(request, host: Host, name: str, *, outcome: str = "", error: str = ""
     except LXDError as exc:
         context["error"] = f"{error} {exc}".strip() if error else str(exc)
         status = status if status != 200 else exc.http_status
-    template = "hosts/partials/snapshot_panel.html" if request.htmx else "hosts/snapshots.html"
+    template = "hosts/snapshots.html#panel" if request.htmx else "hosts/snapshots.html"
     return render(request, template, context, status=status)
 
 
@@ -130,7 +130,7 @@ def snapshot_detail(request, host: Host, name: str, snap: str):
 
 def _confirm(request, host: Host, name: str, snap: str, action: str):
     context = {"host": host, "name": name, "snap": snap, "action": action}
-    template = "hosts/partials/snapshot_confirm.html" if request.htmx else "hosts/snapshot_confirm.html"
+    template = "hosts/snapshot_confirm.html#confirm" if request.htmx else "hosts/snapshot_confirm.html"
     return render(request, template, context)
 
 

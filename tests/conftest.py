@@ -207,3 +207,10 @@ def page(browser, live_dashboard):
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
     yield page
     context.close()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that drive the browser run after the others: Playwright's sync API keeps its own
+    event loop running in the main thread from the first browser test to the end of the
+    session, and asyncio tests cannot start a loop of their own after that."""
+    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

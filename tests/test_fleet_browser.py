@@ -32,7 +32,8 @@ def create_through_the_form(page, host: str, name: str, start: bool) -> None:
     if not start:
         page.uncheck("#id_start")
     page.click("#create-submit")
-    expect(page.locator("#instance-status")).to_have_text("Running" if start else "Stopped")
+    # the instance page: its fleet row, with the status
+    expect(page.locator(f"#instance-{host}-{name}-status")).to_have_text("Running" if start else "Stopped")
 
 
 def press(page, host: str, name: str, action: str, expected: str) -> None:

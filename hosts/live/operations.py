@@ -43,6 +43,7 @@ class OpState:
     finished_at: float | None = None
     username: str = ""
     trailing: asyncio.TimerHandle | None = None
+    stages_seen: set[str] = field(default_factory=set)
 
     @property
     def final(self) -> bool:
@@ -51,6 +52,9 @@ class OpState:
     def take_progress(self, progress: Progress | None) -> None:
         if progress is None:
             return
+        if progress.stage != self.stage and progress.stage in self.stages_seen:
+            return  # a late update of a stage already left behind: stages only go forward
+        self.stages_seen.add(progress.stage)
         if progress.stage != self.stage:
             self.stage, self.stage_label = progress.stage, progress.label
             self.percent, self.updates_in_stage = None, 0

@@ -202,3 +202,30 @@ async def test_reversed_events_show_only_the_end(captured):
     pushes = trackers.pushes
     assert {m["status"] for m in pushes} == {"success"}
     assert len(pushes) == len({e.id for e in parsed})
+
+
+def test_a_stage_left_behind_does_not_come_back():
+    """LXD 5.0.2 sends a download's `download_progress` and then the unpack's; a late download
+    update (same timestamp, delivered after the unpack began) must not send the bar back."""
+    pushes: list[dict] = []
+    ops = OperationTracker("lab1", send=pushes.append, note=lambda record: None)
+
+    def update(ts, metadata, status_code=103):
+        return Operation.from_lxd(
+            {
+                "id": "op1",
+                "class": "task",
+                "description": "Creating instance",
+                "status_code": status_code,
+                "metadata": metadata,
+            },
+            ts,
+        )
+
+    ops.on_update(update(1, {"download_progress": "4% (1MB/s)"}))
+    ops.on_update(update(2, {"download_progress": "100% (1MB/s)"}))
+    ops.on_update(update(3, {"progress": {"stage": "create_instance_from_image_unpack", "percent": "50"}}))
+    ops.on_update(update(3, {"download_progress": "4% (1MB/s)"}))
+    ops.flush()
+    last = pushes[-1]
+    assert (last["stage"], last["percent"]) == ("Unpacking image", 50)

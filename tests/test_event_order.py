@@ -204,7 +204,7 @@ async def test_reversed_events_show_only_the_end(captured):
     assert len(pushes) == len({e.id for e in parsed})
 
 
-def test_a_stage_left_behind_does_not_come_back():
+async def test_a_stage_left_behind_does_not_come_back():
     """LXD 5.0.2 sends a download's `download_progress` and then the unpack's; a late download
     update (same timestamp, delivered after the unpack began) must not send the bar back."""
     pushes: list[dict] = []

@@ -10,6 +10,7 @@ import os
 import stat
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from ..lxd import Endpoint, LXDClient, LXDError, NotTrusted, TLSIdentity, parse_endpoint
@@ -95,7 +96,7 @@ def _is_socket(path: str) -> bool:
 def check_name_free(name: str) -> None:
     try:
         validate_host_name(name)
-    except Exception as exc:
+    except ValidationError as exc:
         raise RegistrationError(f"invalid host name {name!r}: {' '.join(exc.messages)}") from exc
     if Host.objects.filter(name=name).exists():
         raise RegistrationError(f"a host named {name!r} is already registered")
@@ -216,10 +217,8 @@ def _save(host: Host) -> Host:
             host.save()
     except IntegrityError as exc:
         raise RegistrationError(f"a host named {host.name!r} is already registered") from exc
-    except Exception as exc:
-        if hasattr(exc, "messages"):
-            raise RegistrationError("; ".join(exc.messages)) from exc
-        raise
+    except ValidationError as exc:
+        raise RegistrationError("; ".join(exc.messages)) from exc
     return host
 
 

@@ -1,6 +1,7 @@
 from django import forms
 
 from ..models import validate_host_name
+from .fields import ConfigField
 
 
 class HostAddForm(forms.Form):
@@ -37,25 +38,11 @@ class PendingHostForm(forms.Form):
 
 
 class ServerConfigForm(forms.Form):
-    config = forms.CharField(
+    config = ConfigField(
         widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
-        required=False,
         help_text="One key = value per line. Remove a line to unset that key.",
     )
     etag = forms.CharField(widget=forms.HiddenInput, required=False)
-
-    def parsed(self) -> dict[str, str]:
-        result: dict[str, str] = {}
-        for number, line in enumerate(self.cleaned_data["config"].splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            if "=" not in line:
-                raise forms.ValidationError(f"line {number}: expected key = value")
-            key, value = (part.strip() for part in line.split("=", 1))
-            if not key:
-                raise forms.ValidationError(f"line {number}: the key is empty")
-            result[key] = value
-        return result
 
 
 class ConfirmForm(forms.Form):

@@ -201,36 +201,29 @@ def host_config(request, host: Host):
     form = ServerConfigForm(request.POST)
     status = 400
     if form.is_valid():
-        try:
-            edited = form.parsed()
-        except Exception as exc:  # ValidationError from parsing lines
-            form.add_error("config", exc)
+        edited, sent_etag = form.cleaned_data["config"], form.cleaned_data["etag"]
+        changes = config_changes(original, edited)
+        if sent_etag and sent_etag != etag:
+            form.add_error(
+                None,
+                "The configuration changed on the host since you opened this page. "
+                "Reload to see the current values.",
+            )
+            status = 409
+        elif not changes:
+            messages.info(request, "Nothing changed.")
+            return redirect("host-detail", host=host.name)
         else:
-            sent_etag = form.cleaned_data["etag"]
-            if sent_etag and sent_etag != etag:
-                form.add_error(
-                    None,
-                    "The configuration changed on the host since you opened this page. "
-                    "Reload to see the current values.",
-                )
-                status = 409
+            target = ", ".join(sorted(changes))
+            try:
+                with audited(request, "host.config", host=host, target=target):
+                    client.patch_server_config(changes, sent_etag or etag)
+            except LXDAPIError as exc:
+                form.add_error(None, f"LXD refused the change: {exc}")
+                status = 409 if exc.error_code == 412 else 400
             else:
-                changes = config_changes(original, edited)
-                if not changes:
-                    messages.info(request, "Nothing changed.")
-                    return redirect("host-detail", host=host.name)
-                target = ", ".join(sorted(changes))
-                try:
-                    with audited(request, "host.config", host=host, target=target):
-                        client.patch_server_config(changes, sent_etag or etag)
-                except LXDAPIError as exc:
-                    form.add_error(None, f"LXD refused the change: {exc}")
-                    status = 409 if exc.error_code == 412 else 400
-                else:
-                    messages.success(
-                        request, f"Configuration of {host.name} updated: {', '.join(sorted(changes))}."
-                    )
-                    return redirect("host-detail", host=host.name)
+                messages.success(request, f"Configuration of {host.name} updated: {target}.")
+                return redirect("host-detail", host=host.name)
     return render(request, "hosts/host_config.html", {"host": host, "form": form}, status=status)
 
 

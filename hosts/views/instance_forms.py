@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
-
 from django import forms
 
 from ..domain.actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
 from ..lxd.names import INSTANCE, PROFILE
+from .fields import ConfigField, DevicesField
 
 
 class InstanceCreateForm(forms.Form):
@@ -22,17 +21,9 @@ class InstanceCreateForm(forms.Form):
     limits_memory = forms.CharField(
         label="limits.memory", required=False, max_length=20, help_text="e.g. 256MiB"
     )
-    config = forms.CharField(
-        label="Other config",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
-        help_text="one key = value per line",
-    )
-    devices = forms.CharField(
-        label="Devices",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2, "spellcheck": "false"}),
-        help_text="one per line, as lxc config device add: NAME TYPE key=value ...",
+    config = ConfigField(label="Other config", help_text="one key = value per line")
+    devices = DevicesField(
+        label="Devices", help_text="one per line, as lxc config device add: NAME TYPE key=value ..."
     )
     start = forms.BooleanField(label="Start it once created", required=False, initial=True)
 
@@ -53,40 +44,6 @@ class InstanceCreateForm(forms.Form):
             if error := PROFILE.error(name):
                 raise forms.ValidationError(error)
         return names or None
-
-    def clean_config(self) -> dict[str, str]:
-        config: dict[str, str] = {}
-        for number, line in enumerate(self.cleaned_data["config"].splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            key, sep, value = line.partition("=")
-            if not sep or not key.strip():
-                raise forms.ValidationError(f"line {number}: expected key = value")
-            config[key.strip()] = value.strip()
-        return config
-
-    def clean_devices(self) -> dict[str, dict[str, str]]:
-        devices: dict[str, dict[str, str]] = {}
-        for number, line in enumerate(self.cleaned_data["devices"].splitlines(), start=1):
-            if not line.strip() or line.lstrip().startswith("#"):
-                continue
-            try:
-                words = shlex.split(line)
-            except ValueError as exc:
-                raise forms.ValidationError(f"line {number}: {exc}") from exc
-            if len(words) < 2 or "=" in words[0] or "=" in words[1]:
-                raise forms.ValidationError(f"line {number}: expected NAME TYPE key=value ...")
-            name, kind = words[0], words[1]
-            if name in devices:
-                raise forms.ValidationError(f"line {number}: device {name} is given twice")
-            device = {"type": kind}
-            for word in words[2:]:
-                key, sep, value = word.partition("=")
-                if not sep or not key:
-                    raise forms.ValidationError(f"line {number}: {word!r} is not key=value")
-                device[key] = value
-            devices[name] = device
-        return devices
 
     def config_dict(self) -> dict[str, str]:
         config = dict(self.cleaned_data["config"])

@@ -4,8 +4,11 @@ from django.urls import path
 
 from .consumers import LiveConsumer
 from .upload_consumer import FileUploadConsumer
+from .views.terminal_socket import TerminalConsumer
 
 websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),
     path("ws/hosts/<slug:host>/instances/<slug:name>/files/upload/", FileUploadConsumer.as_asgi()),
+    # <str:name>: a bad instance name reaches the consumer, which refuses it with the rule.
+    path("ws/hosts/<slug:host>/instances/<str:name>/terminal/", TerminalConsumer.as_asgi()),
 ]

@@ -29,6 +29,7 @@ from .errors import (
     NotTrusted,
     OperationFailed,
 )
+from .exec import ExecAPI
 from .files import FilesAPI
 from .instances import InstancesAPI
 from .names import check_path
@@ -181,7 +182,7 @@ class Operation:
         return self.data.get("err") or ""
 
 
-class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
+class LXDClient(InstancesAPI, FilesAPI, ExecAPI, TrustAPI):
     """A gateway to one LXD host."""
 
     def __init__(

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from ..actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
 from ..config_view import HIDDEN
 from ..create import CreateSpec, create_instance
+from ..domain import terminal
 from ..fleet import InstanceRow, render_row
 from ..instance_detail import detail_context
 from ..instance_forms import ActionForm, BulkForm, InstanceCreateForm
@@ -47,7 +48,10 @@ def instance_detail(request, host, name):
         logs = client.instance_logs(name)
     except LXDError as exc:
         return render_lxd_error(request, exc, title=f"{name} on {host.name}")
-    return render(request, "hosts/instance_detail.html", detail_context(host, instance, logs, request.user))
+    context = detail_context(host, instance, logs, request.user)
+    # A shell is root in the instance: operators and admins only (the socket checks again).
+    context["terminal"] = terminal.offer(client, instance) if has_role(request.user, OPERATOR) else None
+    return render(request, "hosts/instance_detail.html", context)
 
 
 @require_safe

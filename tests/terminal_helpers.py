@@ -25,6 +25,7 @@ class TerminalClient:
     def __init__(self, base_url: str, cookies, host: str, name: str, *, ack: bool = True, origin=None):
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
         uri = base_url.replace("http://", "ws://") + terminal_path(host, name)
+        # Entered by hand: a test holds several, and closes each (or drops it, as a browser can).
         self.ws = connect(
             uri,
             origin=origin or base_url,
@@ -32,7 +33,7 @@ class TerminalClient:
             max_size=None,
             open_timeout=30,
             compression=None,
-        )
+        ).__enter__()
         self.ack = ack
         self.output = bytearray()
         self.written = self.acked = 0

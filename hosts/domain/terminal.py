@@ -21,9 +21,10 @@ from ..models import Host
 
 EXEC, CONSOLE = "exec", "console"
 SHELLS = ("/bin/bash", "/bin/sh")  # the default command: the first that exists
-# Sizes a terminal may have; anything else is clamped into these (xterm.js allows any).
+# Sizes a terminal may have; anything else is clamped into these (xterm.js allows any; LXD
+# 5.0.2 ignores a width or height of 1 and makes it 80x24).
 MIN_COLS, MAX_COLS = 2, 500
-MIN_ROWS, MAX_ROWS = 1, 200
+MIN_ROWS, MAX_ROWS = 2, 200
 MAX_COMMAND_BYTES = 4096
 MAX_FIELD_BYTES = 256  # user, group
 PASSWD_BYTES = 1024 * 1024  # /etc/passwd and /etc/group read to resolve a user or group name
@@ -109,13 +110,18 @@ class TerminalRequest:
         )
 
 
-def default_shell(client, instance: str) -> str:
-    """/bin/bash if the instance has it, else /bin/sh: one files-API HEAD, no exec."""
-    for shell in SHELLS[:-1]:
+def find_shell(client, instance: str) -> str | None:
+    """The first of SHELLS the instance has (files-API HEADs, no exec), None if none."""
+    for shell in SHELLS:
         info: FileInfo | None = client.file_info_or_none(instance, shell)
         if info is not None and not info.is_dir:
             return shell
-    return SHELLS[-1]
+    return None
+
+
+def default_shell(client, instance: str) -> str:
+    """/bin/bash if the instance has it, else /bin/sh."""
+    return find_shell(client, instance) or SHELLS[-1]
 
 
 @dataclass(frozen=True)
@@ -243,9 +249,12 @@ def offer(client, instance: dict) -> Offer:
     if status != "Running":
         return Offer(False, f"{name} is {status.lower() or 'not running'}: start it to open a terminal.")
     try:
-        command = default_shell(client, name)
+        command = find_shell(client, name)
     except LXDError as exc:
         if is_vm:
             return Offer(False, f"The VM's agent does not answer, so there is no terminal yet ({exc}).")
         return Offer(False, f"No terminal: {exc}")
-    return Offer(True, command=command, console=not is_vm)
+    if command is None and is_vm:
+        # A VM's files come through its agent: no shell found means no agent answering.
+        return Offer(False, "The VM's agent does not answer, so there is no terminal yet.")
+    return Offer(True, command=command or SHELLS[-1], console=not is_vm)

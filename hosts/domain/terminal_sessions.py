@@ -39,6 +39,10 @@ class Ticket:
     instance: tuple[str, str]
 
 
+def _sessions(count: int) -> str:
+    return f"{count} terminal session{'' if count == 1 else 's'}"
+
+
 class Sessions:
     """Open sessions of this web process, per user and per instance (with several web
     processes each keeps its own count)."""
@@ -55,11 +59,11 @@ class Sessions:
         with self._lock:
             if self.per_user[user_id] >= per_user:
                 raise TerminalRefused(
-                    f"You already have {per_user} terminal sessions open: close one first.", 429
+                    f"You have {_sessions(per_user)} open, the most allowed: close one first.", 429
                 )
             if self.per_instance[key] >= per_instance:
                 raise TerminalRefused(
-                    f"{instance} on {host} already has {per_instance} terminal sessions open.", 429
+                    f"{instance} on {host} has {_sessions(per_instance)} open, the most allowed.", 429
                 )
             self.per_user[user_id] += 1
             self.per_instance[key] += 1

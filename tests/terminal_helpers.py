@@ -11,7 +11,8 @@ import time
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-ACK_EVERY = 64 * 1024  # as static/js/terminal.js
+ACK_EVERY = 64 * 1024  # as static/js/terminal.js: every 64 KiB,
+ACK_DELAY = 0.1  # or 100 ms after the output was written
 
 
 def terminal_path(host: str, name: str) -> str:
@@ -37,6 +38,7 @@ class TerminalClient:
         self.ack = ack
         self.output = bytearray()
         self.written = self.acked = 0
+        self.unacked_since = 0.0
         self.messages: list[dict] = []
         self.closed: int | None = None
 
@@ -56,18 +58,22 @@ class TerminalClient:
             self.ws.send(json.dumps({"type": "ack", "written": self.written}))
 
     def _read_one(self, timeout: float) -> None:
-        """One frame.  Acknowledged as the page does: every ACK_EVERY bytes, and whenever
-        nothing more is waiting to be written."""
-        try:
-            try:
-                frame = self.ws.recv(timeout=0)
-            except TimeoutError:
+        """One frame (TimeoutError if none comes in `timeout`).  Output is acknowledged as the
+        page does: every ACK_EVERY bytes, or ACK_DELAY after it arrived."""
+        if self.ack and self.written > self.acked:
+            due = self.unacked_since + ACK_DELAY - time.monotonic()
+            if due <= 0:
                 self._acknowledge()
-                frame = self.ws.recv(timeout=timeout)
+            else:
+                timeout = min(timeout, due)  # wake up in time to acknowledge
+        try:
+            frame = self.ws.recv(timeout=timeout)
         except ConnectionClosed:
             self.closed = self.ws.close_code
             return
         if isinstance(frame, bytes):
+            if self.written == self.acked:
+                self.unacked_since = time.monotonic()
             self.output += frame
             self.written += len(frame)
             if self.written - self.acked >= ACK_EVERY:

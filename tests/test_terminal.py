@@ -46,6 +46,15 @@ def terminal():
         client.close()
 
 
+def until_audited(live, timeout: float = 30, **filters) -> list[dict]:
+    """The audit entries matching `filters`, once there are any (the end of a session is
+    recorded just after LXD's operation ends)."""
+    deadline = time.monotonic() + timeout
+    while not (entries := audit_entries(live, **filters)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return entries
+
+
 def until_no_exec(daemon, name: str, timeout: float = 15) -> list[str]:
     deadline = time.monotonic() + timeout
     while (left := running_execs(daemon, name)) and time.monotonic() < deadline:
@@ -99,7 +108,7 @@ def test_the_browser_going_away_mid_yes_ends_the_command(live_hosts, lab, admin,
     assert running_execs(lab.d1, running)  # the command runs while the browser reads
     client.ws.close()
     assert until_no_exec(lab.d1, running) == []
-    entry = audit_entries(live_hosts, action="terminal.end", target__startswith=f"{running}: yes")[0]
+    entry = until_audited(live_hosts, action="terminal.end", target__startswith=f"{running}: yes")[0]
     assert entry["error"] == "The browser closed the terminal. (exit code 137)"
 
 
@@ -219,7 +228,7 @@ def test_logging_out_closes_the_terminal(live_hosts, lab, running, terminal):
     assert reply["message"] == "Your login ended: the terminal is closed."
     assert client.until_closed() == 4401
     assert until_no_exec(lab.d1, running) == []
-    [entry] = audit_entries(live_hosts, username=name, action="terminal.end")
+    [entry] = until_audited(live_hosts, username=name, action="terminal.end")
     assert entry["error"] == "Your login ended: the terminal is closed. (exit code 137)"
 
 

@@ -58,6 +58,20 @@ def _host(name: str) -> Host | None:
 
 
 class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
+    # No channel of its own: nothing is sent to a terminal through the channel layer (login
+    # changes come through the hub), and a channel costs a receive per message (a Redis round
+    # trip with REDIS_URL).
+    channel_layer_alias = None
+
+    async def dispatch(self, message: dict) -> None:
+        # Channels closes stale database connections before every message, through the one
+        # thread Django's sync code shares: a keystroke would wait behind any sync view.  This
+        # consumer reaches the database only through database_sync_to_async, which does it.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
     async def connect(self) -> None:
         kwargs = self.scope["url_route"]["kwargs"]
         self.host_name, self.instance = kwargs["host"], kwargs["name"]

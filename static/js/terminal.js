@@ -4,7 +4,11 @@
 // instead of piling bytes up in the server.
 (function () {
   "use strict";
-  const ACK_EVERY = 64 * 1024; // acknowledge at least this often while output streams in
+  // Output is acknowledged every ACK_EVERY bytes while it streams in, otherwise ACK_DELAY ms
+  // after it was written: typing costs no acknowledgement per key, and the server's window
+  // (1 MiB) never fills from interactive output.
+  const ACK_EVERY = 64 * 1024;
+  const ACK_DELAY = 100;
 
   const panel = document.getElementById("terminal-panel");
   if (!panel || !window.WebSocket || !window.Terminal || !window.FitAddon) return;
@@ -41,7 +45,7 @@
     const encoder = new TextEncoder();
     let written = 0;
     let acked = 0;
-    let pending = 0; // writes handed to xterm and not yet done
+    let timer = null;
     let ended = false;
     const field = (n) => form.elements[n].value;
 
@@ -51,6 +55,8 @@
     };
     showSize();
     const acknowledge = () => {
+      clearTimeout(timer);
+      timer = null;
       if (written > acked && ws.readyState === WebSocket.OPEN) {
         acked = written;
         ws.send(JSON.stringify({ type: "ack", written: written }));
@@ -74,11 +80,10 @@
     ws.onmessage = (event) => {
       if (typeof event.data !== "string") {
         const bytes = new Uint8Array(event.data);
-        pending += 1;
         term.write(bytes, () => {
-          pending -= 1;
           written += bytes.length;
-          if (pending === 0 || written - acked >= ACK_EVERY) acknowledge();
+          if (written - acked >= ACK_EVERY) acknowledge();
+          else if (timer === null) timer = setTimeout(acknowledge, ACK_DELAY);
         });
         return;
       }

@@ -118,13 +118,14 @@ class TerminalClient:
         self.ws.close()
 
 
-def running_execs(daemon, name: str) -> list[str]:
-    """The ids of LXD's exec operations on `name` that are still running, from LXD itself."""
+def running_execs(daemon, name: str, description: str = "Executing command") -> list[str]:
+    """The ids of LXD's exec operations on `name` that are still running, from LXD itself
+    (description="Showing console" for console sessions)."""
     found = []
     for op in daemon.admin().operations():
         resources = op.get("resources") or {}
         urls = [u for urls in resources.values() for u in (urls or [])]
         mine = any(u.rstrip("/").endswith(f"/instances/{name}") for u in urls)
-        if mine and op.get("description") == "Executing command" and op.get("status") == "Running":
+        if mine and op.get("description") == description and op.get("status") == "Running":
             found.append(op["id"])
     return found

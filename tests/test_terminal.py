@@ -55,9 +55,11 @@ def until_audited(live, timeout: float = 30, **filters) -> list[dict]:
     return entries
 
 
-def until_no_exec(daemon, name: str, timeout: float = 15) -> list[str]:
+def until_no_exec(
+    daemon, name: str, timeout: float = 15, description: str = "Executing command"
+) -> list[str]:
     deadline = time.monotonic() + timeout
-    while (left := running_execs(daemon, name)) and time.monotonic() < deadline:
+    while (left := running_execs(daemon, name, description)) and time.monotonic() < deadline:
         time.sleep(0.1)
     return left
 
@@ -230,6 +232,33 @@ def test_logging_out_closes_the_terminal(live_hosts, lab, running, terminal):
     assert until_no_exec(lab.d1, running) == []
     [entry] = until_audited(live_hosts, username=name, action="terminal.end")
     assert entry["error"] == "Your login ended: the terminal is closed. (exit code 137)"
+
+
+def test_the_console_shows_its_log_then_what_comes(live_hosts, lab, admin, terminal):
+    with container(lab.d1) as name:
+        lab.d1.lxc("exec", name, "--", "sh", "-c", "echo before-attach > /dev/console")
+        client = terminal(live_hosts, admin, name)
+        assert client.start(mode="console") == {
+            "type": "started",
+            "mode": "console",
+            "target": f"{name}: console",
+        }
+        client.until_output(r"before-attach")  # the log buffer, shown before attaching
+        client.until_message(lambda m: m == {"type": "notice", "message": "Attached to the console."})
+        # LXD attaches a moment after the sockets connect: write until a line comes through.
+        for attempt in range(30):
+            lab.d1.lxc("exec", name, "--", "sh", "-c", f"echo live-{attempt} > /dev/console")
+            try:
+                client.until_output(r"live-\d+", timeout=1)
+                break
+            except AssertionError:
+                continue
+        client.until_output(r"live-\d+", timeout=1)
+        assert running_execs(lab.d1, name, "Showing console")
+        client.close()
+        assert until_no_exec(lab.d1, name, description="Showing console") == []
+        [entry] = until_audited(live_hosts, action="terminal.end", target=f"{name}: console")
+        assert entry["error"] == "The browser closed the terminal."
 
 
 def test_another_origin_cannot_open_a_terminal(live_hosts, admin, running, terminal):

@@ -134,6 +134,48 @@ def test_a_stalled_browser_holds_the_command_back(live_hosts, lab, admin, runnin
     assert until_no_exec(lab.d1, running) == []
 
 
+def test_input_the_command_does_not_read_holds_nothing_back(live_hosts, lab, admin, running, terminal):
+    """`yes` reads no input: what the browser sends waits towards LXD (the terminal is raw, so
+    the kernel neither echoes nor drops it), and meanwhile the browser's acknowledgements must
+    still let the output through.  Then the command reads its input and exits.  (Killing a
+    command while LXD 5.0.2 waits to write input to it leaves LXD's operation running for good,
+    so this one reads it all before it ends.)"""
+    lab.d1.lxc("exec", running, "--", "rm", "-f", "/tmp/drain")
+    size = 4 * 1024 * 1024
+    command = (
+        "stty raw -echo; yes & while [ ! -e /tmp/drain ]; do sleep 0.1; done; kill $!; "
+        f"head -c {size} >/dev/null; echo; echo drained"
+    )
+    client = terminal(live_hosts, admin, running, ack=False)
+    client.start(command=f"sh -c '{command}'")
+    client.until(lambda: len(client.output) >= OUTPUT_WINDOW, what="a window of output")
+    for _ in range(size // 65536):
+        client.send(b"z" * 65536)  # nothing reads it for now: LXD stops taking it
+    written = len(client.output)
+    client.ws.send(json.dumps({"type": "ack", "written": written}))
+    client.until(lambda: len(client.output) >= written + OUTPUT_WINDOW // 2, what="output after the ack")
+    lab.d1.lxc("exec", running, "--", "touch", "/tmp/drain")
+    client.ack = True  # from now on the page reads as usual
+    assert client.until_message(lambda m: m["type"] == "exit")["code"] == 0
+    assert b"drained" in client.output[-100:]
+    assert until_no_exec(lab.d1, running) == []
+
+
+def test_a_session_ends_and_is_audited_when_lxd_stops_reading(live_hosts, lab, admin, terminal):
+    """Input piles up for a command that never reads it, then the browser goes away: closing
+    LXD's sockets must not wait for that input to drain."""
+    # Its own container: LXD 5.0.2 keeps this exec's operation running for good (its write of
+    # the input into the terminal never returns once the command is killed).
+    with container(lab.d1) as name:
+        client = terminal(live_hosts, admin, name)
+        client.start(command="sh -c 'stty raw -echo; sleep 1000'")
+        for _ in range(64):
+            client.send(b"z" * 65536)
+        client.ws.close()
+        [entry] = until_audited(live_hosts, action="terminal.end", target__startswith=f"{name}: sh")
+        assert entry["error"].startswith("The browser closed the terminal.")
+
+
 def test_a_viewer_is_refused_and_audited(live_hosts, lab, running, terminal):
     name = "viewer-" + secrets.token_hex(3)
     create_users(live_hosts, [name], "viewer", PASSWORD)

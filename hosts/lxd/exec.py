@@ -19,8 +19,8 @@ What LXD 5.0.2 does and this module hides (shared/LXD-API.md §7):
 
 from __future__ import annotations
 
+import asyncio
 import collections
-import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -224,10 +224,17 @@ class TerminalSocket:
 
     async def close(self) -> None:
         """Close control first (LXD kills the command if it still runs), then the data socket
-        (an interactive exec completes only then)."""
+        (an interactive exec completes only then).  Bounded: `websockets` waits for its
+        unsent data to drain before the close frame, and LXD stops reading input a command
+        does not read; past CLOSE_TIMEOUT the connection is dropped."""
         for connection in (self.control, self.data):
-            with contextlib.suppress(OSError, ConnectionClosed):  # already gone: nothing to close
-                await connection.close()
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT):
+                    await connection.close()
+            except TimeoutError:
+                connection.transport.abort()
+            except (OSError, ConnectionClosed):
+                pass  # already gone: nothing to close
 
     @property
     def closed(self) -> bool:

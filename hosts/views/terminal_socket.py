@@ -40,6 +40,8 @@ from ..socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 
 log = logging.getLogger(__name__)
 
+# Input waiting for a command that does not read it (a large paste): past this it is dropped.
+INPUT_BACKLOG = 8 * 1024 * 1024
 # How long the end of a session waits for LXD's outcome (daphne cancels a consumer that has
 # not finished 10 s after its browser left).
 OUTCOME_TIMEOUT = 5.0
@@ -82,6 +84,8 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         self.operation_id = ""
         self.target = ""
         self.window = terminal_sessions.OutputWindow()
+        self.input: asyncio.Queue[bytes] = asyncio.Queue()
+        self.input_backlog = 0  # bytes queued for LXD
         self.tasks: list[asyncio.Task] = []
         self.last_input = asyncio.get_running_loop().time()
         self.ending = False
@@ -127,9 +131,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             if self.socket is None:
                 return await self.refuse("Send the session's description before any input.", 400)
             self.last_input = asyncio.get_running_loop().time()
-            with contextlib.suppress(LXDError):  # the output pump sees the same break and ends
-                await self.socket.write(bytes_data)
-            return None
+            return await self.queue_input(bytes_data)
         try:
             message = json.loads(text_data or "")
         except ValueError:
@@ -145,6 +147,23 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         except TerminalRefused as exc:
             return await self.refuse(exc.message, exc.status)
         return await self.refuse("The terminal did not understand that message.", 400)
+
+    async def queue_input(self, data: bytes) -> None:
+        """Input goes to LXD from a task of its own: a command that does not read its input
+        must not hold up the acknowledgements that let its output through."""
+        if self.input_backlog + len(data) > INPUT_BACKLOG:
+            message = f"The command is not reading its input: {len(data)} bytes were dropped."
+            await self.send(json.dumps({"type": "notice", "message": message}))
+            return
+        self.input_backlog += len(data)
+        self.input.put_nowait(data)
+
+    async def _write_input(self) -> None:
+        while True:
+            data = await self.input.get()
+            with contextlib.suppress(LXDError):  # the output pump sees the same break and ends
+                await self.socket.write(data)
+            self.input_backlog -= len(data)
 
     async def resize(self, message: dict) -> None:
         try:
@@ -195,7 +214,9 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         if mode == CONSOLE:
             await self.output(started.console_log)
             await self.send(json.dumps({"type": "notice", "message": "Attached to the console."}))
-        self.tasks.append(asyncio.get_running_loop().create_task(self._pump(), name="terminal-pump"))
+        loop = asyncio.get_running_loop()
+        self.tasks.append(loop.create_task(self._pump(), name="terminal-pump"))
+        self.tasks.append(loop.create_task(self._write_input(), name="terminal-input"))
 
     # -- to the browser ----------------------------------------------------------------
 
@@ -275,7 +296,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         except LXDError as exc:
             if broken:
                 return None, reason or str(exc), False
-            return None, f"{reason or 'The session ended'}; its exit code is unknown: {exc}", False
+            return None, f"{reason or 'The session ended.'} Its exit code is unknown: {exc}.", False
         if outcome.error:
             return outcome.code, outcome.error, False
         return outcome.code, reason or f"The command exited with code {outcome.code}.", ok

@@ -208,3 +208,28 @@ async def test_an_idle_session_is_closed(sockets, admin_client, unix_host, insta
     }
     assert await next_message(communicator) == {"type": "closed", "code": 1000}
     assert await sync_to_async(running_execs)(lab.d1, instance) == []
+
+
+@pytestmark_db
+async def test_bad_requests_on_the_socket_are_refused(sockets, admin_client, unix_host):
+    from hosts.lxd.names import INSTANCE
+
+    unknown = await sockets(admin_client, "nohost", "c1")
+    assert await start(unknown) == {
+        "type": "error",
+        "status": 404,
+        "message": "There is no host named nohost.",
+    }
+    bad_name = await sockets(admin_client, "lab1", "bad_name!")
+    assert await start(bad_name) == {"type": "error", "status": 400, "message": INSTANCE.error("bad_name!")}
+    early = await sockets(admin_client, "lab1", "c1")
+    await early.send_to(bytes_data=b"ls\r")
+    assert (await next_message(early))["message"] == "Send the session's description before any input."
+    garbage = await sockets(admin_client, "lab1", "c1")
+    await garbage.send_to(text_data="{not json")
+    assert await next_message(garbage) == {
+        "type": "error",
+        "status": 400,
+        "message": "The terminal did not understand that message.",
+    }
+    assert await next_message(garbage) == {"type": "closed", "code": 4400}

@@ -181,7 +181,6 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         try:
             self.request = TerminalRequest.parse(message)
         except TerminalRefused as exc:
-            self.request = TerminalRequest("exec", (), "", "", "", 80, 24)  # no second start
             await _db(terminal_sessions.audit_refused)(
                 user, self.host_name, self.instance, "terminal", exc.message
             )
@@ -192,7 +191,9 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             raise TerminalRefused(error, 400)
         self.host = await _db(_host)(self.host_name)
         if self.host is None:
-            raise TerminalRefused(f"There is no host named {self.host_name}.", 404)
+            message = f"There is no host named {self.host_name}."
+            await _db(terminal_sessions.audit_refused)(user, self.host_name, self.instance, mode, message)
+            raise TerminalRefused(message, 404)
         try:
             self.ticket = terminal_sessions.SESSIONS.claim(user.pk, self.host_name, self.instance)
         except TerminalRefused as exc:

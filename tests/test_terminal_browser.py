@@ -54,12 +54,19 @@ def type_line(page, text: str) -> None:
 
 
 def test_type_a_command_and_see_its_output(page, live_hosts, on_d1):
+    """Under the page's Content-Security-Policy (scripts from our files only): xterm.js and
+    the terminal's script run without a violation."""
+    page.add_init_script(
+        "window.cspViolations = [];"
+        "document.addEventListener('securitypolicyviolation', e => window.cspViolations.push(e.violatedDirective));"
+    )
     page.goto(f"/hosts/lab1/instances/{on_d1}/")
     # busybox has no bash: the page offers /bin/sh, found with a files-API HEAD
     expect(page.locator("#terminal-form input[name=command]")).to_have_value("/bin/sh")
     open_terminal(page, "lab1", on_d1)
     type_line(page, "echo $((6*7))")
     wait_for_line(page, "42")
+    assert page.evaluate("window.cspViolations") == []
 
 
 def test_stty_size_follows_a_viewport_resize(page, live_hosts, on_d1):

@@ -233,3 +233,26 @@ async def test_bad_requests_on_the_socket_are_refused(sockets, admin_client, uni
         "message": "The terminal did not understand that message.",
     }
     assert await next_message(garbage) == {"type": "closed", "code": 4400}
+
+
+@pytestmark_db
+async def test_losing_the_operator_role_closes_the_terminal(
+    sockets, client, django_user_model, unix_host, instance, lab
+):
+    from django.contrib.auth.models import Group
+
+    def make_operator():
+        user = django_user_model.objects.create_user("op", password="a-long-operator-password")
+        user.groups.add(Group.objects.get(name="operator"))
+        client.force_login(user)
+        return user
+
+    user = await sync_to_async(make_operator)()
+    communicator = await sockets(client, "lab1", instance)
+    assert (await start(communicator, command="sh"))["type"] == "started"
+    await sync_to_async(user.groups.clear)()
+    while (reply := await next_message(communicator))["type"] != "exit":
+        pass
+    assert reply["message"] == "Your account may no longer open terminals: the terminal is closed."
+    assert await next_message(communicator) == {"type": "closed", "code": 4403}
+    assert await sync_to_async(running_execs)(lab.d1, instance) == []

@@ -90,7 +90,7 @@ def test_stty_size_follows_a_viewport_resize(page, live_hosts, on_d1):
 def test_exit_code_is_shown_and_audited(page, live_hosts, on_d1):
     open_terminal(page, "lab1", on_d1)
     type_line(page, "exit 3")
-    expect(page.locator("#terminal-status")).to_have_text("The command exited with code 3. Exit code 3.")
+    expect(page.locator("#terminal-status")).to_have_text("The command exited. Exit code 3.")
     page.goto(f"/audit/?action=terminal.end&q={on_d1}")
     row = page.locator("#audit-rows tbody tr").first
     expect(row).to_contain_text("terminal.end")
@@ -128,7 +128,7 @@ def test_the_host_dies_in_the_middle_of_a_session(page, live_hosts, lab, on_d2):
     pid = lab.d2.admin().server()[0]["environment"]["server_pid"]
     os.kill(pid, signal.SIGKILL)
     try:
-        expect(page.locator("#terminal-status")).to_contain_text("the connection to lab2 broke off")
+        expect(page.locator("#terminal-status")).to_contain_text("The connection to lab2 broke off")
         expect(page.locator("#terminal-close")).to_be_hidden()
     finally:
         subprocess.run([str(ROOT / "bin" / "lab"), "up", "3"], check=True, capture_output=True, timeout=120)

@@ -243,7 +243,7 @@ async def test_losing_the_operator_role_closes_the_terminal(
 
     def make_operator():
         user = django_user_model.objects.create_user("op", password="a-long-operator-password")
-        user.groups.add(Group.objects.get(name="operator"))
+        user.groups.add(Group.objects.get_or_create(name="operator")[0])  # flushed by earlier tests
         client.force_login(user)
         return user
 
@@ -256,3 +256,11 @@ async def test_losing_the_operator_role_closes_the_terminal(
     assert reply["message"] == "Your account may no longer open terminals: the terminal is closed."
     assert await next_message(communicator) == {"type": "closed", "code": 4403}
     assert await sync_to_async(running_execs)(lab.d1, instance) == []
+
+
+def test_ids_beyond_what_linux_takes_are_refused_before_asking_the_instance():
+    from hosts.domain.terminal import resolve_identity
+
+    for user, group in (("99999999999", ""), ("", "4294967295")):
+        with pytest.raises(TerminalRefused, match=r"must be a number from 0 to 4294967294\.$"):
+            resolve_identity(None, "c1", user, group)  # no client needed: refused first

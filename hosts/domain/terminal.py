@@ -144,7 +144,7 @@ def _number(text: str, what: str) -> int:
     try:
         return paths.parse_id(text, what)
     except paths.BadPath as exc:
-        raise TerminalRefused(f"The {exc}.") from None
+        raise TerminalRefused(f"{str(exc)[:1].upper()}{str(exc)[1:]}.") from None
 
 
 def resolve_identity(client, instance: str, user: str, group: str) -> Identity:

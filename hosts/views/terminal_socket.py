@@ -15,7 +15,7 @@ Protocol (JSON text frames; binary frames carry terminal bytes both ways):
   server  -> {"type": "exit", "code": 3 | null, "message": ...}  or
              {"type": "error", "status": 403, "message": ...}, then it closes the socket.
 
-The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal.py).
+The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal_sessions.py).
 """
 
 from __future__ import annotations
@@ -237,7 +237,13 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
                     break
                 await self.output(data)
         except LXDError as exc:
-            await self.end(f"{exc}: the session is over.", ok=False, broken=True)
+            text = str(exc)
+            await self.end(f"{text[:1].upper()}{text[1:]}: the session is over.", ok=False, broken=True)
+            return
+        except Exception:
+            # A fault of ours: say so and close, rather than leave a session nobody pumps.
+            log.exception("terminal on %s/%s failed", self.host_name, self.instance)
+            await self.end("The dashboard failed to relay this session.", ok=False, broken=True)
             return
         await self.end(None)
 
@@ -300,7 +306,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             return None, f"{reason or 'The session ended.'} Its exit code is unknown: {exc}.", False
         if outcome.error:
             return outcome.code, outcome.error, False
-        return outcome.code, reason or f"The command exited with code {outcome.code}.", ok
+        return outcome.code, reason or "The command exited.", ok
 
     async def refuse(self, message: str, status: int, code: int = 4400) -> None:
         """Refuse with a message the page shows, then close: no half-open session."""

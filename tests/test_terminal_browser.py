@@ -99,7 +99,9 @@ def test_exit_code_is_shown_and_audited(page, live_hosts, on_d1):
 
 
 def test_command_not_found_shows_lxds_error_and_the_exit_code(page, live_hosts, on_d1):
-    open_terminal(page, "lab1", on_d1, command="/no/such/command")
+    page.goto(f"/hosts/lab1/instances/{on_d1}/")
+    page.fill("#terminal-form input[name=command]", "/no/such/command")
+    page.click("#terminal-open")  # it starts and ends at once: no "Running" to wait for
     status = page.locator("#terminal-status")
     expect(status).to_have_text("Command not found Exit code 127.")
     wait_for_line(page, "[Command not found Exit code 127.]")

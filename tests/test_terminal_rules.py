@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -55,19 +56,25 @@ def test_sizes_are_clamped():
     assert clamp_size(1, 1) == (2, 2)  # LXD 5.0.2 turns a 1 into 80x24
 
 
-async def test_the_output_window_waits_for_acknowledgements():
-    window = OutputWindow(size=100)
-    window.sent(60)
-    await asyncio.wait_for(window.room(), 1)  # 60 in flight: room left
-    window.sent(50)
-    waiting = asyncio.ensure_future(window.room())
-    await asyncio.sleep(0)
-    assert not waiting.done()  # 110 in flight: the relay stops reading LXD
-    window.acknowledge(20)
-    await asyncio.wait_for(waiting, 1)
-    for bad in (10, 111, "20", True, None):  # backwards, more than sent, not a count
-        with pytest.raises(TerminalRefused):
-            window.acknowledge(bad)
+def test_the_output_window_waits_for_acknowledgements():
+    async def scenario():
+        window = OutputWindow(size=100)
+        window.sent(60)
+        await asyncio.wait_for(window.room(), 1)  # 60 in flight: room left
+        window.sent(50)
+        waiting = asyncio.ensure_future(window.room())
+        await asyncio.sleep(0)
+        assert not waiting.done()  # 110 in flight: the relay stops reading LXD
+        window.acknowledge(20)
+        await asyncio.wait_for(waiting, 1)
+        for bad in (10, 111, "20", True, None):  # backwards, more than sent, not a count
+            with pytest.raises(TerminalRefused):
+                window.acknowledge(bad)
+
+    # A loop of its own, in a thread: after a browser test, Playwright's loop is still marked
+    # running in this one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
 
 
 # -- the instance page --------------------------------------------------------------------

@@ -45,6 +45,8 @@ READ_AHEAD_FRAMES = 8
 PING_INTERVAL = 10.0
 PING_TIMEOUT = 20.0
 CLOSE_TIMEOUT = 2.0
+# Input at most this large, with nothing queued before it, is written without waiting.
+DIRECT_WRITE_BYTES = 16 * 1024
 # Output frames already received are joined into one piece of at most about this size.
 COALESCE_BYTES = 64 * 1024
 
@@ -214,6 +216,17 @@ class TerminalSocket:
             await self.data.send(bytes(data))  # a binary frame: LXD ignores stdin after a text one
         except ConnectionClosed as exc:
             raise HostUnreachable(f"the connection to {self.label} broke off") from exc
+
+    def writes_at_once(self, size: int) -> bool:
+        """Whether writing `size` bytes now goes straight out without waiting: nothing is
+        queued before it, and it stays under `websockets`' write limit (32 KiB by default),
+        so its send() does not suspend for flow control."""
+        transport = self.data.transport
+        return (
+            size <= DIRECT_WRITE_BYTES
+            and not transport.is_closing()
+            and not transport.get_write_buffer_size()
+        )
 
     async def resize(self, width: int, height: int) -> None:
         message = {"command": "window-resize", "args": {"width": str(width), "height": str(height)}}

@@ -26,6 +26,7 @@ import json
 import logging
 
 from asgiref.sync import sync_to_async
+from autobahn.exception import Disconnected
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
@@ -150,7 +151,12 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
 
     async def queue_input(self, data: bytes) -> None:
         """Input goes to LXD from a task of its own: a command that does not read its input
-        must not hold up the acknowledgements that let its output through."""
+        must not hold up the acknowledgements that let its output through.  A keystroke with
+        nothing before it goes out at once (it cannot wait), saving the hop to that task."""
+        if not self.input_backlog and self.socket.writes_at_once(len(data)):
+            with contextlib.suppress(LXDError):  # the output pump sees the same break and ends
+                await self.socket.write(data)
+            return
         if self.input_backlog + len(data) > INPUT_BACKLOG:
             message = f"The command is not reading its input: {len(data)} bytes were dropped."
             await self.send(json.dumps({"type": "notice", "message": message}))
@@ -224,7 +230,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
     async def output(self, data: bytes) -> None:
         if data:
             self.window.sent(len(data))
-            await self.send(bytes_data=data)
+            await self.send(bytes_data=data)  # Disconnected once the browser has left
 
     async def _pump(self) -> None:
         """LXD's output to the browser, never more than the window ahead of the browser:
@@ -240,6 +246,8 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             text = str(exc)
             await self.end(f"{text[:1].upper()}{text[1:]}: the session is over.", ok=False, broken=True)
             return
+        except Disconnected:
+            return  # the browser left: its disconnect, queued behind, ends the session
         except Exception:
             # A fault of ours: say so and close, rather than leave a session nobody pumps.
             log.exception("terminal on %s/%s failed", self.host_name, self.instance)
@@ -287,8 +295,9 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
                     user, self.host, self.target, self.operation_id, ok=ok, detail=detail
                 )
             if tell:
-                await self.send(json.dumps({"type": "exit", "code": code, "message": message or ""}))
-                await self.close(code=close_code)
+                with contextlib.suppress(Disconnected):  # the browser left meanwhile
+                    await self.send(json.dumps({"type": "exit", "code": code, "message": message or ""}))
+                    await self.close(code=close_code)
         finally:
             if self.ticket is not None:
                 terminal_sessions.SESSIONS.release(self.ticket)

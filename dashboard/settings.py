@@ -257,6 +257,14 @@ DASHBOARD_MAX_REQUEST_BODY_BYTES = int(
 )
 DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
 
+# Terminals (hosts/domain/terminal.py): open sessions per user and per instance (per web
+# process), and how long a session may go without a keystroke before it is closed.
+DASHBOARD_TERMINAL_SESSIONS_PER_USER = int(os.environ.get("DASHBOARD_TERMINAL_SESSIONS_PER_USER", "8"))
+DASHBOARD_TERMINAL_SESSIONS_PER_INSTANCE = int(
+    os.environ.get("DASHBOARD_TERMINAL_SESSIONS_PER_INSTANCE", "4")
+)
+DASHBOARD_TERMINAL_IDLE_SECONDS = int(os.environ.get("DASHBOARD_TERMINAL_IDLE_SECONDS", "1800"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -3,9 +3,12 @@
 from django.urls import path
 
 from .live.consumers import LiveConsumer
+from .views.terminal_socket import TerminalConsumer
 from .views.upload_socket import FileUploadConsumer
 
 websocket_urlpatterns: list = [
     path("ws/live/", LiveConsumer.as_asgi()),
     path("ws/hosts/<slug:host>/instances/<slug:name>/files/upload/", FileUploadConsumer.as_asgi()),
+    # <str:name>: a bad instance name reaches the consumer, which refuses it with the rule.
+    path("ws/hosts/<slug:host>/instances/<str:name>/terminal/", TerminalConsumer.as_asgi()),
 ]

@@ -27,6 +27,7 @@ from .errors import (
     NotLXD,
     NotTrusted,
 )
+from .exec import ExecAPI
 from .files import FilesAPI
 from .instances import InstancesAPI
 from .names import check_path
@@ -91,7 +92,7 @@ def forget_sessions() -> None:
         _sessions.clear()
 
 
-class LXDClient(InstancesAPI, FilesAPI, TrustAPI, OperationsAPI):
+class LXDClient(InstancesAPI, FilesAPI, ExecAPI, TrustAPI, OperationsAPI):
     """A gateway to one LXD host."""
 
     def __init__(

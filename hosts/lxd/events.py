@@ -10,27 +10,19 @@ logging stream is never asked for.
 from __future__ import annotations
 
 import json
-import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
-from .errors import (
-    CertificateMismatch,
-    HostRedirected,
-    HostUnreachable,
-    LXDAPIError,
-    NotLXD,
-    NotTrusted,
-    ResponseTooLarge,
-)
+from .errors import HostUnreachable, ResponseTooLarge
 from .operation import Operation, object_of
 from .timestamps import timestamp_ns
+from .websocket import connect_websocket
 
 EVENT_TYPES = "operation,lifecycle"
 # LXD pings every 10 s and drops a listener that misses pings; our own pings find a host
@@ -128,52 +120,20 @@ async def open_events(
     """Connect to a host's event stream.  `uri, connect_kwargs` come from
     `LXDClient.websocket_target(events_path(project))` (built off the event loop: it
     loads the client key).  Failures become the same LXDError classes as HTTP calls."""
-    kwargs = dict(connect_kwargs)
-    options: dict[str, Any] = {
-        "max_size": MAX_EVENT_BYTES,
+    connection = await connect_websocket(
+        uri,
+        connect_kwargs,
+        label=label,
+        what="the events stream",
+        fingerprint=fingerprint,
+        max_size=MAX_EVENT_BYTES,
         # Read everything LXD sends at once: it drops listeners that stall for 5 s.
-        "max_queue": 1024,
-        "open_timeout": open_timeout,
-        "ping_interval": PING_INTERVAL,
-        "ping_timeout": PING_TIMEOUT,
-        "compression": None,
-        "user_agent_header": "lxd-fleet-dashboard",
-    }
-    try:
-        if "unix_path" in kwargs:
-            connection = await _ConnectNoRedirects(uri, unix=True, path=kwargs.pop("unix_path"), **options)
-        else:
-            connection = await _ConnectNoRedirects(uri, proxy=None, **kwargs, **options)
-    except InvalidStatus as exc:
-        code = exc.response.status_code
-        if 300 <= code < 400:
-            raise HostRedirected(label, code) from exc
-        if code == 403:
-            raise NotTrusted(f"{label} refused the events stream: not authorized") from exc
-        raise LXDAPIError(f"{label} refused the events stream (HTTP {code})", code) from exc
-    except ssl.SSLCertVerificationError as exc:
-        raise CertificateMismatch(label, fingerprint or "the pinned certificate", None) from exc
-    except ssl.SSLError as exc:
-        raise NotLXD(f"{label}: TLS failure on the events stream: {exc.reason or exc}") from exc
-    except InvalidHandshake as exc:
-        raise NotLXD(f"{label} did not open an events stream: {exc}") from exc
-    except TimeoutError as exc:
-        raise HostUnreachable(f"{label} did not answer in time") from exc
-    except FileNotFoundError as exc:
-        raise HostUnreachable(f"{label} is unreachable: socket not found") from exc
-    except ConnectionRefusedError as exc:
-        raise HostUnreachable(f"{label} is unreachable: connection refused") from exc
-    except OSError as exc:
-        raise HostUnreachable(f"{label} is unreachable: {exc.strerror or exc}") from exc
+        max_queue=1024,
+        open_timeout=open_timeout,
+        ping_interval=PING_INTERVAL,
+        ping_timeout=PING_TIMEOUT,
+    )
     return EventStream(connection, label)
-
-
-class _ConnectNoRedirects(connect):
-    """`websockets` (14 and later) follows a handshake's 3xx to wherever Location says, a
-    cross-origin wss:// one too.  LXD never redirects: the 3xx stays an InvalidStatus."""
-
-    def process_redirect(self, exc: Exception) -> Exception | str:
-        return exc
 
 
 __all__ = [

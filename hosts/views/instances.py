@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from ..concurrency import parallel
+from ..domain import terminal
 from ..domain.actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_result, perform, perform_many
 from ..domain.config_view import HIDDEN
 from ..domain.create import CreateSpec, create_instance
@@ -43,6 +44,8 @@ def instance_detail(request, host: Host, name: str):
     logs = client.instance_logs(name)
     context = detail_context(host, instance, logs, request.user)
     context["row_html"] = mark_safe(render_row(context["row"], can_operate=has_role(request.user, OPERATOR)))  # noqa: S308
+    # A shell is root in the instance: operators and admins only (the socket checks again).
+    context["terminal"] = terminal.offer(client, instance) if has_role(request.user, OPERATOR) else None
     return render(request, "hosts/instance_detail.html", context)
 
 

@@ -55,6 +55,9 @@ class PendingEntry:
     def __init__(self, user, host: Host | str | None, target: str):
         self.user, self.host, self.target = user, host, target
         self._operation_id = ""
+        # What the operation concerns, for the task log, when LXD names nothing (set it
+        # before operation_id): (("image", fingerprint),) ...
+        self.objects: tuple[tuple[str, str], ...] = ()
 
     @property
     def operation_id(self) -> str:
@@ -65,7 +68,7 @@ class PendingEntry:
         self._operation_id = value or ""
         if self.host:
             for op_id in filter(None, self._operation_id.split(",")):
-                claim(self.host, op_id, self.user)
+                claim(self.host, op_id, self.user, self.objects)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""The browser's file upload, streamed over a websocket straight into LXD.
+"""Uploads from the browser, streamed over a websocket straight into LXD: a file into an
+instance (FileUploadConsumer, here) or an image onto a host (hosts/views/image_import_socket.py).
 
 Why not a plain HTTP upload: daphne (Twisted) receives a whole request body before the
 application starts, then queues all of it, in 8 KiB pieces, in memory: a 256 MiB upload grows the
@@ -7,7 +8,8 @@ frame goes on to LXD as it comes, and acknowledgements pace the browser, so the 
 most a few frames whatever the file size.
 
 Protocol (JSON text frames, binary frames for the data):
-  browser -> {"path": "/dir/name", "size": N, "mode": "0644", "uid": "", "gid": "", "overwrite": false}
+  browser -> a description of what comes (for a file: {"path": "/dir/name", "size": N,
+             "mode": "0644", "uid": "", "gid": "", "overwrite": false})
   server  -> {"type": "ready"}                      or {"type": "error", "status": 409, "message": ...}
   browser -> binary frames (at most FRAME bytes), no more than WINDOW bytes unacknowledged
   server  -> {"type": "ack", "received": n}         after each frame is queued for LXD
@@ -40,25 +42,38 @@ IDLE_SECONDS = 60
 _END = object()
 
 
-class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
+class StreamingUploadConsumer(LoginBound, AsyncWebsocketConsumer):
+    """The protocol, the pacing and the writer thread; a subclass says what is uploaded:
+
+    - `describe(header)` -> (job, size): the browser's description, checked (UploadRefused);
+    - `url_name_error()`: a name from the URL that breaks LXD's rule (before asking LXD);
+    - `max_bytes()`, `audit_target()`, `action` (audit), `refusal` (the role's message);
+    - `prepare(client, job)` and `write(client, user, host, job, frames)` -> (status,
+      message) run in the writer thread: everything refusable before a byte is sent, then
+      the streaming itself.
+    """
+
+    action = ""
+    refusal = "Uploading needs the operator role."
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
-        kwargs = self.scope["url_route"]["kwargs"]
-        self.host_name, self.instance = kwargs["host"], kwargs["name"]
+        self.kwargs = self.scope["url_route"]["kwargs"]
+        self.host_name = self.kwargs["host"]
         # The writer thread takes frames from a thread-safe queue; when it is full the consumer
         # waits for `room`, which the writer sets (through the loop) after each frame it takes.
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUED)
         self.room = asyncio.Event()
         self.loop = asyncio.get_running_loop()
-        self.upload: uploads.Upload | None = None
+        self.job = None
+        self.size = 0
         self.result: asyncio.Future | None = None
         self.received = 0
         self.aborted = False
         self.abort_reason: tuple[str, int] | None = None  # why, for the writer's audit entry
-        self.requested_path = ""
         self.closed = False
         # Closed when this login ends: logout, deactivation, role lost (hosts/socket_auth.py).
         if not await self.bind_login(VIEWER):
@@ -67,7 +82,7 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code):
-        self.aborted = True  # the writer thread notices, stops, and removes the partial file
+        self.aborted = True  # the writer thread notices, stops, and removes what it wrote
         await self.unbind_login()
 
     async def revoked(self, code: int, message: str) -> None:
@@ -75,25 +90,25 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
         await self.reply("error", self.abort_reason[1], message, code=code)
 
     async def role_changed(self, role: str) -> None:
-        if self.upload is not None and RANK[role] < RANK[OPERATOR]:
-            await self.revoked(NOT_ALLOWED, "Uploading needs the operator role.")
+        if self.job is not None and RANK[role] < RANK[OPERATOR]:
+            await self.revoked(NOT_ALLOWED, self.refusal)
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None and not self.closed:
-            if self.upload is not None:
+            if self.job is not None:
                 return await self.fail("The upload has already started.", 400)
             return await self.start(text_data)
         if self.closed:
             return None
-        if self.upload is None or self.result is None:
-            return await self.fail("Send the file's description before its data.", 400)
+        if self.job is None or self.result is None:
+            return await self.fail("Send the description before the data.", 400)
         self.received += len(bytes_data or b"")
-        if self.received > (self.upload.size or 0):
-            return await self.fail(f"More data arrived than the {self.upload.size} bytes announced.", 400)
+        if self.received > self.size:
+            return await self.fail(f"More data arrived than the {self.size} bytes announced.", 400)
         if not await self.queue(bytes_data):  # waits while the writer is behind: that paces the browser
             return await self.report()
         await self.send(json.dumps({"type": "ack", "received": self.received}))
-        if self.received == self.upload.size:
+        if self.received == self.size:
             await self.finish()
         return None
 
@@ -113,45 +128,41 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
     async def start(self, text: str) -> None:
         try:
             header = json.loads(text)
-            self.requested_path = str(header.get("path") or "")
-            upload = uploads.Upload(
-                self.instance,
-                paths.normalise_path(self.requested_path),
-                size=int(header["size"]),
-                mode=paths.parse_mode(header.get("mode")),
-                uid=paths.parse_id(str(header.get("uid") or ""), "uid"),
-                gid=paths.parse_id(str(header.get("gid") or ""), "gid"),
-                overwrite=bool(header.get("overwrite")),
-            )
-            if upload.size < 0:
+            if not isinstance(header, dict):
                 raise ValueError
-        except paths.BadPath as exc:
-            return await self.fail(str(exc), 400)
+            job, size = self.describe(header)
+            if size < 0:
+                raise ValueError
+        except uploads.UploadRefused as exc:
+            return await self.fail(exc.message, exc.http_status)
         except (ValueError, KeyError, TypeError, AttributeError):
             return await self.fail("The upload's description is not valid.", 400)
-        if upload.size > uploads.max_upload_bytes():
-            return await self.fail(str(uploads.too_large(uploads.max_upload_bytes())), 413)
+        if size > self.max_bytes():
+            return await self.fail(str(uploads.too_large(self.max_bytes())), 413)
         user = self.scope["user"]
         if not await database_sync_to_async(has_role)(user, OPERATOR):
-            return await self.fail("Uploading needs the operator role.", 403)
-        if (error := INSTANCE.error(self.instance)) is not None:
+            return await self.fail(self.refusal, 403)
+        if (error := self.url_name_error()) is not None:
             return await self.fail(error, 400)
         host = await database_sync_to_async(
             Host.objects.select_related("client_certificate").filter(name=self.host_name).first
         )()
         if host is None:
             return await self.fail(f"There is no host named {self.host_name}.", 404)
-        self.upload = upload
+        self.job, self.size = job, size
         ready = self.loop.create_future()
         self.result = self.loop.create_future()
         threading.Thread(
-            target=self._write, args=(host, user, upload, ready), name=f"upload {upload.path}", daemon=True
+            target=self._write,
+            args=(host, user, job, ready),
+            name=f"upload {self.audit_target()}",
+            daemon=True,
         ).start()
         await asyncio.wait({ready, self.result}, return_when=asyncio.FIRST_COMPLETED)
         if self.result.done():
             return await self.report()
         await self.send(json.dumps({"type": "ready"}))
-        if upload.size == 0:
+        if size == 0:
             await self.finish()
 
     async def finish(self) -> None:
@@ -168,7 +179,7 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
         if self.result is None:
             await database_sync_to_async(record)(
                 self.scope["user"],
-                "file.push",
+                self.action,
                 host=self.host_name,
                 target=self.audit_target(),
                 outcome=AuditEntry.Outcome.REFUSED,
@@ -178,35 +189,43 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
             self.abort_reason = (message, status)
         await self.reply("error", status, message)
 
-    def audit_target(self) -> str:
-        """instance:path as the browser named it (a refused path may be no valid path)."""
-        path = self.requested_path
-        if len(path) > paths.PATH_MAX:  # bounded by the message size only: keep PATH_MAX of it
-            path = f"{path[: paths.PATH_MAX]}… ({len(path)} characters)"
-        return f"{self.instance}:{path}"
-
     async def reply(self, kind: str, status: int, message: str, code: int = 1000) -> None:
         if not self.closed:
             self.closed = True
             await self.send(json.dumps({"type": kind, "status": status, "message": message}))
             await self.close(code=code)
 
+    # -- what a subclass says ---------------------------------------------------------
+
+    def describe(self, header: dict) -> tuple[object, int]:
+        raise NotImplementedError
+
+    def url_name_error(self) -> str | None:
+        return None
+
+    def max_bytes(self) -> int:
+        return uploads.max_upload_bytes()
+
+    def audit_target(self) -> str:
+        raise NotImplementedError
+
+    def prepare(self, client, job) -> None:
+        """In the writer thread, before the browser is told to send: refuse what can be."""
+
+    def write(self, client, user, host: Host, job, frames) -> tuple[int, str]:
+        raise NotImplementedError
+
     # -- the writer thread ------------------------------------------------------------
 
-    def _write(self, host: Host, user, upload: uploads.Upload, ready: asyncio.Future) -> None:
+    def _write(self, host: Host, user, job, ready: asyncio.Future) -> None:
         close_old_connections()
         try:
-            with audited(user, "file.push", host=host, target=f"{upload.instance}:{upload.path}"):
+            with audited(user, self.action, host=host, target=self.audit_target()):
                 client = host.client()
-                uploads.check(client, upload)
+                self.prepare(client, job)
                 self.loop.call_soon_threadsafe(_set, ready, True)
-                written = uploads.write(client, upload, self._frames())
-            verb = "Replaced" if upload.replaces else "Created"
-            outcome: tuple[str, int, str] = (
-                "done",
-                200 if upload.replaces else 201,
-                f"{verb} {upload.path} ({written} bytes).",
-            )
+                status, message = self.write(client, user, host, job, self._frames())
+            outcome: tuple[str, int, str] = ("done", status, message)
         except (uploads.UploadRefused, LXDError) as exc:
             outcome = ("error", exc.http_status, str(exc))
         except Exception as exc:  # never leave the page waiting
@@ -238,6 +257,48 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
             if item is _END:
                 return
             yield item
+
+
+class FileUploadConsumer(StreamingUploadConsumer):
+    """A file into an instance (ws/hosts/<host>/instances/<name>/files/upload/)."""
+
+    action = "file.push"
+
+    def describe(self, header: dict) -> tuple[uploads.Upload, int]:
+        self.requested_path = str(header.get("path") or "")
+        try:
+            upload = uploads.Upload(
+                self.kwargs["name"],
+                paths.normalise_path(self.requested_path),
+                size=int(header["size"]),
+                mode=paths.parse_mode(header.get("mode")),
+                uid=paths.parse_id(str(header.get("uid") or ""), "uid"),
+                gid=paths.parse_id(str(header.get("gid") or ""), "gid"),
+                overwrite=bool(header.get("overwrite")),
+            )
+        except paths.BadPath as exc:
+            raise uploads.UploadRefused(str(exc), 400) from exc
+        return upload, upload.size
+
+    def url_name_error(self) -> str | None:
+        return INSTANCE.error(self.kwargs["name"])
+
+    def audit_target(self) -> str:
+        """instance:path as the browser named it (a refused path may be no valid path)."""
+        path = getattr(self, "requested_path", "")
+        if self.job is not None:
+            path = self.job.path
+        elif len(path) > paths.PATH_MAX:  # bounded by the message size only: keep PATH_MAX of it
+            path = f"{path[: paths.PATH_MAX]}… ({len(path)} characters)"
+        return f"{self.kwargs['name']}:{path}"
+
+    def prepare(self, client, job: uploads.Upload) -> None:
+        uploads.check(client, job)
+
+    def write(self, client, user, host: Host, job: uploads.Upload, frames) -> tuple[int, str]:
+        written = uploads.write(client, job, frames)
+        verb = "Replaced" if job.replaces else "Created"
+        return 200 if job.replaces else 201, f"{verb} {job.path} ({written} bytes)."
 
 
 def _set(future: asyncio.Future, value) -> None:

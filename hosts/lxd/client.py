@@ -30,8 +30,12 @@ from .errors import (
     OperationFailed,
 )
 from .files import FilesAPI
+from .images import ImagesAPI
 from .instances import InstancesAPI
 from .names import check_path
+from .networks import NetworksAPI
+from .resources import ResourcesAPI
+from .storage import StorageAPI
 from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
@@ -181,7 +185,7 @@ class Operation:
         return self.data.get("err") or ""
 
 
-class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
+class LXDClient(InstancesAPI, ImagesAPI, NetworksAPI, StorageAPI, ResourcesAPI, FilesAPI, TrustAPI):
     """A gateway to one LXD host."""
 
     def __init__(
@@ -359,6 +363,14 @@ class LXDClient(InstancesAPI, FilesAPI, TrustAPI):
                 if not op.succeeded:
                     raise OperationFailed(op.error or f"operation {op.data.get('status', 'failed')}", op.data)
                 return op
+
+    def _async(self, method: str, path: str, body: Any, **kwargs) -> Operation:
+        """A write that LXD may make an operation: the Operation (a sync answer comes back as
+        one that has already succeeded, with no id, so callers follow both alike)."""
+        result = self.call(method, path, json_body=body, **kwargs)[0]
+        if not isinstance(result, Operation):
+            return Operation({"id": "", "status_code": 200, "status": "Success", "metadata": result})
+        return result
 
     def run(self, method: str, path: str, timeout: float = 120, **kwargs) -> Any:
         """Send a write and, if LXD made it an operation, follow it to the end."""

@@ -48,9 +48,9 @@ class StreamingUploadConsumer(LoginBound, AsyncWebsocketConsumer):
     - `describe(header)` -> (job, size): the browser's description, checked (UploadRefused);
     - `url_name_error()`: a name from the URL that breaks LXD's rule (before asking LXD);
     - `max_bytes()`, `audit_target()`, `action` (audit), `refusal` (the role's message);
-    - `prepare(client, job)` and `write(client, user, host, job, frames)` -> (status,
-      message) run in the writer thread: everything refusable before a byte is sent, then
-      the streaming itself.
+    - `prepare(client, job)` and `write(client, entry, job, frames)` -> (status, message)
+      run in the writer thread: everything refusable before a byte is sent, then the
+      streaming itself (`entry`: the audit entry under way, hosts/audit.py PendingEntry).
     """
 
     action = ""
@@ -212,7 +212,7 @@ class StreamingUploadConsumer(LoginBound, AsyncWebsocketConsumer):
     def prepare(self, client, job) -> None:
         """In the writer thread, before the browser is told to send: refuse what can be."""
 
-    def write(self, client, user, host: Host, job, frames) -> tuple[int, str]:
+    def write(self, client, entry, job, frames) -> tuple[int, str]:
         raise NotImplementedError
 
     # -- the writer thread ------------------------------------------------------------
@@ -220,11 +220,11 @@ class StreamingUploadConsumer(LoginBound, AsyncWebsocketConsumer):
     def _write(self, host: Host, user, job, ready: asyncio.Future) -> None:
         close_old_connections()
         try:
-            with audited(user, self.action, host=host, target=self.audit_target()):
+            with audited(user, self.action, host=host, target=self.audit_target()) as entry:
                 client = host.client()
                 self.prepare(client, job)
                 self.loop.call_soon_threadsafe(_set, ready, True)
-                status, message = self.write(client, user, host, job, self._frames())
+                status, message = self.write(client, entry, job, self._frames())
             outcome: tuple[str, int, str] = ("done", status, message)
         except (uploads.UploadRefused, LXDError) as exc:
             outcome = ("error", exc.http_status, str(exc))
@@ -295,7 +295,7 @@ class FileUploadConsumer(StreamingUploadConsumer):
     def prepare(self, client, job: uploads.Upload) -> None:
         uploads.check(client, job)
 
-    def write(self, client, user, host: Host, job: uploads.Upload, frames) -> tuple[int, str]:
+    def write(self, client, entry, job: uploads.Upload, frames) -> tuple[int, str]:
         written = uploads.write(client, job, frames)
         verb = "Replaced" if job.replaces else "Created"
         return 200 if job.replaces else 201, f"{verb} {job.path} ({written} bytes)."

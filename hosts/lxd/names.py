@@ -127,6 +127,16 @@ STORAGE_VOLUME = NameRule(
 )
 
 
+# An instance's device names (eth0, root, data-1): LXD 5.0.2 only forbids a '/'; the dashboard
+# keeps to names that read plainly in `lxc config device` and in a form.
+_DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DEVICE = NameRule(
+    "device name",
+    "Device names have 1 to 64 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
+    lambda name: bool(_DEVICE_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+
 def check_path(path: str, *, encoded_slash_ok: bool = False) -> None:
     """Refuse an API path with a '.' or '..' segment (raw or percent-encoded), or a name segment
     holding an encoded '/' (LXD would read `c1%2Fsnap0` as the snapshot, not the instance).

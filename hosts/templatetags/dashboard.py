@@ -1,1 +1,8 @@
-from hosts.ids import register  # noqa: F401  ({% load dashboard %} then {% dom_id "instance" host name %})
+from hosts.fleet import parse_lxd_time
+from hosts.ids import register  # ({% load dashboard %} then {% dom_id "instance" host name %})
+
+
+@register.filter
+def lxd_time(value):
+    """An LXD time string as a datetime (None for Go's zero time: "never")."""
+    return parse_lxd_time(value if isinstance(value, str) else None)

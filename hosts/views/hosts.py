@@ -9,6 +9,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from .. import pending_hosts
 from ..audit import audited, record
 from ..config_view import config_entries
+from ..domain.resources import summarise
 from ..forms import ConfirmForm, HostAddForm, PendingHostForm, RemoveHostForm, ServerConfigForm
 from ..lxd import LXDAPIError, LXDError
 from ..lxd.certs import normalise_fingerprint
@@ -165,6 +166,10 @@ def host_detail(request, name):
             context["profiles"] = _profile_rows(host, host.client().profiles())
         except LXDError as exc:
             context["profiles_error"] = str(exc)
+        try:
+            context["resources"] = summarise(host.client().resources())
+        except LXDError as exc:
+            context["resources_error"] = str(exc)
     return render(request, "hosts/host_detail.html", context, status=200 if state.online else 502)
 
 

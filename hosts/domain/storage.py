@@ -244,9 +244,17 @@ def snapshot_volume(request, host: Host, pool: str, name: str, snapshot: str) ->
 
 
 def restore_volume_snapshot(request, host: Host, pool: str, name: str, snapshot: str) -> None:
+    """LXD 5.0.2 refuses to restore a volume a running instance uses, with an HTTP 500."""
     client = _client(host)
     with audited(request, "volume.snapshot.restore", host=host, target=f"{pool}/{name}/{snapshot}") as entry:
-        _follow(client, entry, client.restore_volume_snapshot(pool, name, snapshot))
+        try:
+            _follow(client, entry, client.restore_volume_snapshot(pool, name, snapshot))
+        except LXDAPIError as exc:
+            if "running instances" not in exc.message:
+                raise
+            raise InUse(
+                exc.message, f"volume {name}", VolumeRow.from_lxd(client.volume(pool, name)).used_by
+            ) from exc
 
 
 def delete_volume_snapshot(request, host: Host, pool: str, name: str, snapshot: str) -> None:
@@ -328,7 +336,7 @@ class InUse(LXDError):
 
     def __init__(self, reason: str, what: str, used_by: tuple[tuple[str, str], ...]):
         users = ", ".join(f"{kind} {who}" for kind, who in used_by) or "something LXD does not list"
-        super().__init__(f"LXD refused: {reason}. The {what} is used by {users}.")
+        super().__init__(f"LXD refused: {reason}. The {what} is used by {users}: stop or detach them first.")
 
 
 class DeviceTaken(LXDError):

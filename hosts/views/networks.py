@@ -20,7 +20,7 @@ from .common import config_changes, config_to_text, host_view
 
 
 class BridgeForm(forms.Form):
-    name = forms.CharField(max_length=15, help_text="letters, digits, '-', '_' or '.'; at most 15")
+    name = forms.CharField(max_length=64, help_text="letters, digits, '-', '_' or '.'; at most 15")
     ipv4_address = forms.CharField(
         label="IPv4 address",
         max_length=64,

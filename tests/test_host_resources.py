@@ -32,7 +32,9 @@ def test_the_host_page_sums_up_the_hardware_the_host_reports(admin_client, unix_
 
 
 def test_a_viewer_reads_every_page_and_is_offered_no_write(client, django_user_model, unix_host, lab):
-    client.force_login(django_user_model.objects.create_user("resources-viewer", password="a-long-password-1"))
+    client.force_login(
+        django_user_model.objects.create_user("resources-viewer", password="a-long-password-1")
+    )
     busybox = lab.d1.admin().resolve_image("busybox")
     for url in (
         "/hosts/lab1/",

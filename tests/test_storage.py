@@ -66,6 +66,8 @@ def test_a_custom_volume_is_created_once_and_a_clash_is_a_409(operator_client, u
     created = operator_client.post("/hosts/lab1/storage/default/", {"name": volume_name, "size": "10MiB"})
     assert created.status_code == 302
     assert lab.d1.admin().volume("default", volume_name)["config"] == {"size": "10MiB"}
+    pools = operator_client.get("/hosts/lab1/storage/").content.decode()
+    assert f"volume default/{volume_name}" in pools.split('id="pool-default"', 1)[1].split("</tr>", 1)[0]
     clash = operator_client.post("/hosts/lab1/storage/default/", {"name": volume_name})
     assert clash.status_code == 409 and "Volume by that name already exists" in clash.content.decode()
     for bad in ("..", "a b", "a/b"):

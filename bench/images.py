@@ -54,70 +54,81 @@ def main() -> int:
         size, fingerprint = image.stat().st_size, sha256_of(image)
         forget_image(d1, fingerprint)
         d2.lxc("image", "import", str(image), timeout=600)
-
-        # `lxc` with a remote for d2, in a configuration of its own (never the user's)
-        lxc_env = {**os.environ, "LXD_DIR": d1.lxd_dir, "LXD_CONF": str(tmp / "lxc-conf")}
-
-        def lxc(*words: str) -> None:
-            subprocess.run(["lxc", *words], env=lxc_env, check=True, capture_output=True, timeout=600)
-
-        lxc("remote", "add", "benchsrc", d2.trust_token("bench-lxc"), "--accept-certificate")
-
-        server = LiveDashboard(tmp / "dashboard")
-        server.tmp.mkdir(mode=0o700)
-        server.start()
         try:
-            server.manage("addhost", TARGET, d1.socket)
-            server.manage("addhost", SOURCE, d2.url, "--token", d2.trust_token("bench-dashboard"))
-            session = login(server.url, server.username, server.password)
-            pid = server.proc.pid
-
-            def dashboard_copy():
-                response = session.post(
-                    f"{server.url}/hosts/{SOURCE}/images/{fingerprint}/copy/",
-                    data={"target": TARGET},
-                    headers={"HX-Request": "true"},
-                    timeout=600,
-                )
-                assert response.status_code == 200 and "Copied to" in response.text, response.text[:500]
-
-            def lxc_copy():
-                lxc("image", "copy", f"benchsrc:{fingerprint}", "local:")
-
-            def dashboard_import():
-                reply = ws_import(server.url, session, TARGET, [image])
-                assert reply["type"] == "done", reply
-
-            def lxc_import():
-                lxc("image", "import", str(image))
-
-            def fresh(step):
-                forget_image(d1, fingerprint)
-                return step
-
-            # warm up both paths once (imports, connection pools, the first page renders)
-            fresh(dashboard_copy)()
-            fresh(lxc_copy)()
-
-            times: dict[str, list[float]] = {k: [] for k in ("copy", "lxc copy", "import", "lxc import")}
-            rss = {"copy": 0.0, "import": 0.0}
-            for _ in range(args.runs):
-                times["lxc copy"].append(timed(fresh(lxc_copy)))
-                forget_image(d1, fingerprint)
-                with PeakRSS(pid) as peak:
-                    times["copy"].append(timed(dashboard_copy))
-                rss["copy"] = max(rss["copy"], peak.growth_mib)
-                times["lxc import"].append(timed(fresh(lxc_import)))
-                forget_image(d1, fingerprint)
-                with PeakRSS(pid) as peak:
-                    times["import"].append(timed(dashboard_import))
-                rss["import"] = max(rss["import"], peak.growth_mib)
-            imported_ok = d1.admin().has_image(fingerprint)
+            figures = run(args, lab, tmp, image, fingerprint)
         finally:
-            server.stop()
             forget_image(d1, fingerprint)
             forget_image(d2, fingerprint)
+    report(args, size, *figures)
+    return 0
 
+
+def run(args, lab, tmp: Path, image: Path, fingerprint: str):
+    """Time the pairs; (times, peak RSS growth, whether the last import left the image)."""
+    d1, d2 = lab.d1, lab.d2
+    # `lxc` with a remote for d2, in a configuration of its own (never the user's)
+    lxc_env = {**os.environ, "LXD_DIR": d1.lxd_dir, "LXD_CONF": str(tmp / "lxc-conf")}
+
+    def lxc(*words: str) -> None:
+        subprocess.run(["lxc", *words], env=lxc_env, check=True, capture_output=True, timeout=600)
+
+    lxc("remote", "add", "benchsrc", d2.trust_token("bench-lxc"), "--accept-certificate")
+
+    server = LiveDashboard(tmp / "dashboard")
+    server.tmp.mkdir(mode=0o700)
+    server.start()
+    try:
+        server.manage("addhost", TARGET, d1.socket)
+        server.manage("addhost", SOURCE, d2.url, "--token", d2.trust_token("bench-dashboard"))
+        session = login(server.url, server.username, server.password)
+        pid = server.proc.pid
+
+        def dashboard_copy():
+            response = session.post(
+                f"{server.url}/hosts/{SOURCE}/images/{fingerprint}/copy/",
+                data={"target": TARGET},
+                headers={"HX-Request": "true"},
+                timeout=600,
+            )
+            assert response.status_code == 200 and "Copied to" in response.text, response.text[:500]
+
+        def lxc_copy():
+            lxc("image", "copy", f"benchsrc:{fingerprint}", "local:")
+
+        def dashboard_import():
+            reply = ws_import(server.url, session, TARGET, [image])
+            assert reply["type"] == "done", reply
+
+        def lxc_import():
+            lxc("image", "import", str(image))
+
+        def measured(step, label: str, peak_of: str | None = None) -> None:
+            forget_image(d1, fingerprint)  # each transfer starts with the target lacking the image
+            if peak_of is None:
+                times[label].append(timed(step))
+                return
+            with PeakRSS(pid) as peak:
+                times[label].append(timed(step))
+            rss[peak_of] = max(rss[peak_of], peak.growth_mib)
+
+        times: dict[str, list[float]] = {k: [] for k in ("copy", "lxc copy", "import", "lxc import")}
+        rss = {"copy": 0.0, "import": 0.0}
+        # warm up both paths once (imports, connection pools, the first page renders)
+        measured(dashboard_copy, "copy")
+        measured(lxc_copy, "lxc copy")
+        times = {k: [] for k in times}
+        for _ in range(args.runs):
+            measured(lxc_copy, "lxc copy")
+            measured(dashboard_copy, "copy", "copy")
+            measured(lxc_import, "lxc import")
+            measured(dashboard_import, "import", "import")
+        imported_ok = d1.admin().has_image(fingerprint)
+    finally:
+        server.stop()
+    return times, rss, imported_ok
+
+
+def report(args, size: int, times: dict[str, list[float]], rss: dict[str, float], imported_ok: bool) -> None:
     def rate(seconds: float) -> float:
         return size / MiB / seconds
 
@@ -145,7 +156,6 @@ def main() -> int:
         f"{verdict(rss['import'] <= TARGET_RSS_MIB)}"
     )
     print(f"peak RSS growth image copy {rss['copy']:.1f} MiB (the bytes go host to host)")
-    return 0
 
 
 if __name__ == "__main__":

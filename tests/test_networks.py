@@ -48,7 +48,8 @@ def bridge(lab, bridge_name):
 
 
 @pytest.fixture
-def container_on(lab):
+def container_on(lab, bridge_name):
+    """Containers on a network; deleted before the test's bridge is (which they would hold)."""
     made = []
 
     def make(network: str) -> str:

@@ -192,3 +192,18 @@ def test_pools_are_for_admins_to_create_and_delete(operator_client, unix_host, l
     assert operator_client.post("/hosts/lab1/storage/", {"name": "p-op", "driver": "dir"}).status_code == 403
     assert operator_client.post("/hosts/lab1/storage/default/delete/", {"confirm": "yes"}).status_code == 403
     assert "p-op" not in {p["name"] for p in lab.d1.admin().storage_pools()}
+
+
+def test_an_admin_creates_and_deletes_a_dir_pool(admin_client, unix_host, lab):
+    name = "p-" + secrets.token_hex(3)
+    try:
+        assert admin_client.post("/hosts/lab1/storage/", {"name": name, "driver": "dir"}).status_code == 302
+        assert lab.d1.admin().storage_pool(name)["driver"] == "dir"
+        refused = admin_client.post("/hosts/lab1/storage/", {"name": name + "x", "driver": "zfs"})
+        assert refused.status_code == 400 and "creates dir pools only" in refused.content.decode()
+        relative = admin_client.post("/hosts/lab1/storage/", {"name": name + "x", "source": "srv/pool"})
+        assert relative.status_code == 400 and "absolute directory" in relative.content.decode()
+        assert admin_client.post(f"/hosts/lab1/storage/{name}/delete/", {"confirm": "yes"}).status_code == 302
+        assert name not in {p["name"] for p in lab.d1.admin().storage_pools()}
+    finally:
+        lab.d1.lxc("storage", "delete", name, check=False)

@@ -221,3 +221,14 @@ def test_a_bad_fingerprint_in_a_url_never_reaches_lxd(admin_client, unix_host):
     for bad in ("..", "ABC", "0" * 63, "x" * 64):
         response = admin_client.get(f"/hosts/lab1/images/{bad}/")
         assert response.status_code == 400 and "is not a valid image fingerprint" in response.content.decode()
+
+
+def test_a_host_that_cannot_be_reached_is_named_and_the_others_listed(admin_client, unix_host, lab):
+    from hosts.models import Host
+
+    Host.objects.create(name="nowhere", endpoint="/nonexistent/unix.socket")
+    response = admin_client.get("/images/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "nowhere: nowhere is unreachable: socket not found" in body
+    assert f'id="image-{lab.d1.admin().resolve_image("busybox")}"' in body

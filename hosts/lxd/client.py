@@ -6,16 +6,18 @@ Views and the relay never build LXD URLs or parse envelopes themselves: they cal
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import requests
 import requests_unixsocket
 from requests.adapters import HTTPAdapter
+from requests_unixsocket.adapters import UnixHTTPConnection, UnixHTTPConnectionPool
 
 from . import certs
 from .bodies import load_body
@@ -98,6 +100,37 @@ def parse_endpoint(text: str) -> Endpoint:
     return Endpoint("https", f"https://{netloc}:{port}", host=host, port=port)
 
 
+class _UnixConnection(UnixHTTPConnection):
+    """requests-unixsocket leaves its socket open when connect() fails (a socket path that is
+    gone, a daemon that is down): closed here at once, not by the garbage collector."""
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(unquote(urlsplit(self.unix_socket_url).netloc))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixPool(UnixHTTPConnectionPool):
+    def _new_conn(self):
+        return _UnixConnection(self.socket_path, self.timeout)
+
+
+class _UnixAdapter(requests_unixsocket.UnixAdapter):
+    def get_connection(self, url, proxies=None):
+        if proxies:
+            raise ValueError("LXD's unix socket is never reached through a proxy")
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool is None:
+                pool = self.pools[url] = _UnixPool(url, self.timeout)
+        return pool
+
+
 class _PinnedAdapter(HTTPAdapter):
     """Every connection uses our pinned TLS context and asserts the pinned fingerprint."""
 
@@ -140,7 +173,7 @@ def _session_for(endpoint: Endpoint, tls: TLSIdentity | None) -> requests.Sessio
             session = requests.Session()
             session.trust_env = False  # never route LXD traffic through an environment proxy
             if endpoint.is_unix:
-                session.mount("http+unix://", requests_unixsocket.UnixAdapter())
+                session.mount("http+unix://", _UnixAdapter())
             else:
                 if tls is None:
                     raise ValueError("an HTTPS endpoint needs a pinned server certificate")

@@ -98,13 +98,11 @@ def _detail_page(request, host: Host, name: str, form: NetworkConfigForm | None 
         form = NetworkConfigForm(
             initial={"config": config_to_text(row.config), "description": row.description, "etag": etag}
         )
-    context = {
-        "host": host,
-        "network": row,
-        "config": config_entries(row.config, request.user),
-        "leases": client.network_leases(name) if row.managed else [],
-        "form": form,
-    }
+    context = {"host": host, "network": row, "config": config_entries(row.config, request.user), "form": form}
+    try:
+        context["leases"] = client.network_leases(name) if row.managed else []
+    except LXDAPIError as exc:  # a managed network type without DHCP
+        context["leases"], context["leases_error"] = [], str(exc)
     return render(request, "hosts/network_detail.html", context, status=status)
 
 

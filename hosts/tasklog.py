@@ -155,6 +155,17 @@ def claim(host: Host | str, operation_id: str, user, targets: tuple[tuple[str, s
             rows.update(**what)
 
 
+def claims(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Claimed]:
+    """{(host, operation id): Claimed} of those tasks the dashboard claimed."""
+    keys = set(keys)
+    rows = Task.objects.filter(operation_id__in={op_id for _, op_id in keys}).exclude(username="")
+    return {
+        (t.host_name, t.operation_id): Claimed(t.username, tuple(t.target_list()))
+        for t in rows
+        if (t.host_name, t.operation_id) in keys
+    }
+
+
 def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
     """Unfinished tasks of a host that LXD no longer lists: their outcome is unknown."""
     stale = list(

@@ -98,6 +98,10 @@ def write(client, entry, upload: ImageUpload, frames) -> tuple[int, str]:
             f"{exc} Nothing was kept on {client.label}: LXD drops an upload cut short.",
             getattr(exc, "http_status", 502),
         ) from exc
+    # LXD's operation names nothing: the task log shows the upload until the image is known
+    entry.objects = (
+        ("upload", "".join(c if c.isprintable() and not c.isspace() else "_" for c in upload.names)),
+    )
     entry.operation_id = op.id
     try:
         done = client.wait(op, timeout=settings.LXD_OPERATION_TIMEOUT)
@@ -108,7 +112,7 @@ def write(client, entry, upload: ImageUpload, frames) -> tuple[int, str]:
         ) from exc
     fingerprint = str((done.data.get("metadata") or {}).get("fingerprint") or "")
     entry.objects = (("image", fingerprint),)
-    entry.operation_id = op.id  # claims it again, now naming the image
+    entry.operation_id = op.id  # claims it again, now naming the image (in the kept log)
     added, notes = [], []
     for alias in upload.aliases:
         try:

@@ -1,6 +1,6 @@
 """Benchmark: image copy from host to host and image import, through the dashboard and with `lxc`.
 
-    LAB_ID=<id> .venv/bin/python bench/images.py [--mib 256] [--runs 3]
+    LAB_ID=<id> .venv/bin/python bench/images.py [--mib 256] [--runs 6]
 
 Starts the lab (bin/lab), builds a busybox image holding MIB MiB of random bytes (locally, never
 downloaded), serves the dashboard under a real daphne in a subprocess (its own SQLite file) with
@@ -11,8 +11,9 @@ one run, pairs of the same transfer made both ways:
     same two daemons (lxc also has d1 pull, with a secret);
   - import into d1: the page's websocket upload (tests/images_helpers.ws_import does what
     static/js/images.js does) vs `lxc image import FILE` over d1's unix socket.
-The target's copy of the image is deleted before each transfer.  The throughput ratio is the
-median over the pairs (direct time / dashboard time); memory is daphne's peak RSS above its RSS
+The target's copy of the image is deleted before each transfer, and the two of a pair run in
+turn in either order.  The throughput ratio is the median over the pairs (direct time /
+dashboard time); memory is daphne's peak RSS above its RSS
 just before the transfer (bench/files.py PeakRSS).  One summary line per figure.
 """
 
@@ -43,7 +44,7 @@ COPY_RATIO, IMPORT_RATIO, TARGET_RSS_MIB = 0.9, 0.7, 30
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mib", type=int, default=256)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=6)
     args = parser.parse_args()
 
     lab = start_lab(2)
@@ -117,11 +118,18 @@ def run(args, lab, tmp: Path, image: Path, fingerprint: str):
         measured(dashboard_copy, "copy")
         measured(lxc_copy, "lxc copy")
         times = {k: [] for k in times}
-        for _ in range(args.runs):
-            measured(lxc_copy, "lxc copy")
-            measured(dashboard_copy, "copy", "copy")
-            measured(lxc_import, "lxc import")
-            measured(dashboard_import, "import", "import")
+        for run in range(args.runs):
+            # each pair in both orders, alternately: the second of a pair may find caches warm
+            pairs = [
+                [lambda: measured(lxc_copy, "lxc copy"), lambda: measured(dashboard_copy, "copy", "copy")],
+                [
+                    lambda: measured(lxc_import, "lxc import"),
+                    lambda: measured(dashboard_import, "import", "import"),
+                ],
+            ]
+            for pair in pairs:
+                for step in pair if run % 2 == 0 else reversed(pair):
+                    step()
         imported_ok = d1.admin().has_image(fingerprint)
     finally:
         server.stop()

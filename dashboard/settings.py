@@ -256,6 +256,9 @@ DASHBOARD_MAX_REQUEST_BODY_BYTES = int(
     os.environ.get("DASHBOARD_MAX_REQUEST_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
 )
 DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
+# Images: the largest image upload (streamed over a websocket to the host, which keeps it on its
+# own disk until the last byte: the limit protects the host's disk, not the dashboard).
+DASHBOARD_MAX_IMAGE_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_IMAGE_UPLOAD_BYTES", 16 * 1024**3))
 
 # Terminals (hosts/domain/terminal.py): open sessions per user and per instance (per web
 # process), and how long a session may go without a keystroke before it is closed.

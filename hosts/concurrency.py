@@ -39,10 +39,14 @@ def _with_connections(func: Callable[..., R], *args, **kwargs) -> R:
         close_old_connections()
 
 
-async def in_thread(func: Callable[..., R], *args: Any, pool: ThreadPoolExecutor = QUICK, **kwargs: Any) -> R:
-    """Run blocking `func` in a pool thread and await its result."""
+async def in_thread(
+    func: Callable[..., R], *args: Any, pool: ThreadPoolExecutor = QUICK, db: bool = True, **kwargs: Any
+) -> R:
+    """Run blocking `func` in a pool thread and await its result.  db=False for work that
+    touches no database (a chunk of a download): no connection bookkeeping around it."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(pool, functools.partial(_with_connections, func, *args, **kwargs))
+    call = functools.partial(_with_connections, func) if db else func
+    return await loop.run_in_executor(pool, functools.partial(call, *args, **kwargs))
 
 
 def submit(func: Callable[..., R], *args: Any, pool: ThreadPoolExecutor = QUICK, **kwargs: Any) -> Future:

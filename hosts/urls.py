@@ -1,10 +1,26 @@
 from django.urls import path
 
-from .views import audit, files, fleet, hosts, instances, operations, snapshots, tasks
+from .views import (
+    audit,
+    files,
+    fleet,
+    hosts,
+    images,
+    instances,
+    networks,
+    operations,
+    snapshots,
+    storage,
+    tasks,
+)
 
 # LXD names in a URL are matched loosely and checked in the views against hosts/lxd/names.py,
 # so a bad one is a 400 that says the rule rather than a bare 404.
 instance = "hosts/<slug:host>/instances/<str:name>/"
+image = "hosts/<slug:host>/images/<str:fingerprint>/"
+network = "hosts/<slug:host>/networks/<str:network>/"
+pool = "hosts/<slug:host>/storage/<str:pool>/"
+volume = pool + "volumes/<str:volume>/"
 
 urlpatterns = [
     path("", fleet.fleet, name="home"),
@@ -59,4 +75,37 @@ urlpatterns = [
         instance + "snapshots/<path:snap>/delete/", snapshots.snapshot_delete, name="instance-snapshot-delete"
     ),
     path(instance + "snapshots/<path:snap>/", snapshots.snapshot_detail, name="instance-snapshot"),
+    # images: the fleet's, one host's copy
+    path("images/", images.image_list, name="image-list"),
+    path("images/import/", images.image_import, name="image-import"),
+    path(image, images.image_detail, name="image-detail"),
+    path(image + "edit/", images.image_edit, name="image-edit"),
+    path(image + "aliases/", images.image_aliases, name="image-aliases"),
+    path(image + "copy/", images.image_copy, name="image-copy"),
+    path(image + "export/", images.image_export, name="image-export"),
+    path(image + "delete/", images.image_delete, name="image-delete"),
+    # networks and storage of one host (a POST to a list creates in it)
+    path("hosts/<slug:host>/networks/", networks.network_list, name="network-list"),
+    path(network, networks.network_detail, name="network-detail"),
+    path(network + "edit/", networks.network_edit, name="network-edit"),
+    path(network + "rename/", networks.network_rename, name="network-rename"),
+    path(network + "delete/", networks.network_delete, name="network-delete"),
+    path("hosts/<slug:host>/storage/", storage.pool_list, name="pool-list"),
+    path(pool, storage.pool_detail, name="pool-detail"),
+    path(pool + "delete/", storage.pool_delete, name="pool-delete"),
+    path(volume, storage.volume_detail, name="volume-detail"),
+    path(volume + "resize/", storage.volume_resize, name="volume-resize"),
+    path(volume + "copy/", storage.volume_copy, name="volume-copy"),
+    path(volume + "delete/", storage.volume_delete, name="volume-delete"),
+    path(volume + "attach/", storage.volume_attach, name="volume-attach"),
+    path(volume + "detach/", storage.volume_detach, name="volume-detach"),
+    path(volume + "snapshots/", storage.volume_snapshot_create, name="volume-snapshot-create"),
+    path(
+        volume + "snapshots/<str:snap>/restore/",
+        storage.volume_snapshot_restore,
+        name="volume-snapshot-restore",
+    ),
+    path(
+        volume + "snapshots/<str:snap>/delete/", storage.volume_snapshot_delete, name="volume-snapshot-delete"
+    ),
 ]

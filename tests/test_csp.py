@@ -1,5 +1,6 @@
 """Content-Security-Policy: on every response, and the pages (htmx included) run under it."""
 
+import os
 import re
 from pathlib import Path
 from urllib.parse import quote
@@ -53,7 +54,7 @@ def instance(lab):
 
 
 @pytest.mark.browser
-def test_pages_run_under_the_policy_with_no_violation(page, live_hosts, instance):
+def test_pages_run_under_the_policy_with_no_violation(page, live_hosts, instance, lab):
     violations: list[str] = []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.add_init_script(
@@ -67,6 +68,13 @@ def test_pages_run_under_the_policy_with_no_violation(page, live_hosts, instance
         f"/hosts/lab1/instances/{instance}/files/?path={quote('/etc')}",
         f"/hosts/lab1/instances/{instance}/snapshots/",
         "/tasks/",
+        "/images/",
+        f"/hosts/lab1/images/{lab.d1.admin().resolve_image('busybox')}/",
+        "/images/import/",
+        "/hosts/lab1/networks/",
+        f"/hosts/lab1/networks/lab{os.environ.get('LAB_ID', '0')}br1/",
+        "/hosts/lab1/storage/",
+        "/hosts/lab1/storage/default/",
         "/admin/auth/user/",
     ]
     for url in pages:

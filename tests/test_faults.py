@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import time
+import warnings
 
 import pytest
 
+from hosts.lxd import HostUnreachable, LXDClient
 from hosts.models import Host
 from tests.routes import dashboard_routes, fill
 from tests.servers import hanging_server
@@ -47,3 +50,14 @@ def test_every_page_answers_in_time_when_a_host_hangs(admin_client, https_host):
         home = admin_client.get("/").content.decode()
         assert "lab2" in home and "hung" in home
         assert 'id="host-status-hung" class="badge status-offline"' in home
+
+
+def test_a_socket_path_that_is_gone_leaves_no_socket_open():
+    """requests-unixsocket left the socket of a failed connect to the garbage collector."""
+    client = LXDClient("/nonexistent/unix.socket")
+    with pytest.raises(HostUnreachable):
+        client.server()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]

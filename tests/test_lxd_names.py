@@ -6,7 +6,20 @@ import re
 import pytest
 
 from hosts.lxd import InvalidName, LXDClient
-from hosts.lxd.names import INSTANCE, LOG_FILE, OPERATION, PROFILE, SNAPSHOT, check_path
+from hosts.lxd.names import (
+    DEVICE,
+    IMAGE_ALIAS,
+    IMAGE_FINGERPRINT,
+    INSTANCE,
+    LOG_FILE,
+    NETWORK,
+    OPERATION,
+    PROFILE,
+    SNAPSHOT,
+    STORAGE_POOL,
+    STORAGE_VOLUME,
+    check_path,
+)
 from hosts.models import Host
 from tests.files_helpers import container
 from tests.routes import CONVERTER, dashboard_routes
@@ -33,6 +46,12 @@ pytestmark = pytest.mark.django_db
         (PROFILE, ["default", "gpu_1.x"], ["", ".", "..", "a/b", "a b"]),
         (LOG_FILE, ["lxc.log", "exec_0b1c.stdout", "console.log"], ["", ".", "..", ".hidden", "a/b", "a b"]),
         (OPERATION, ["0b1c2d3e-aaaa-bbbb-cccc-0123456789ab"], ["", "..", "xyz", "a/b"]),
+        (IMAGE_FINGERPRINT, ["ab" * 32], ["", "..", "AB" * 32, "ab" * 31, "ab" * 33, "g" * 64]),
+        (IMAGE_ALIAS, ["busybox", "debian/12", "x" * 255], ["", ".", "..", "a b", "x" * 256]),
+        (NETWORK, ["lxdbr0", "eth0.100", "a" * 15], ["", "..", "a" * 16, "a b", "a/b", "br:0"]),
+        (STORAGE_POOL, ["default", "fast_1"], ["", ".", "..", "a/b", "a b", "p" * 64]),
+        (STORAGE_VOLUME, ["data", "web-1.2_x", "v" * 200], ["", ".", "..", "a/b", "a b", "x:y", "v" * 201]),
+        (DEVICE, ["eth0", "root", "data-1"], ["", "..", "a/b", "a b", "d" * 65]),
     ],
     ids=lambda value: getattr(value, "what", None),
 )
@@ -137,6 +156,10 @@ BAD_IN_URL = {
     "snap": ["..", "a%20b"],
     "filename": ["..", "a%20b"],
     "op_id": ["..", "not-an-id"],
+    "fingerprint": ["..", "not-a-fingerprint"],
+    "network": ["..", "a%20b"],
+    "pool": ["..", "a%20b"],
+    "volume": ["..", "a%20b"],
 }
 
 
@@ -150,6 +173,10 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
         "filename": "lxc.log",
         "op_id": "0b1c2d3e-aaaa",
         "action": "start",
+        "fingerprint": "ab" * 32,
+        "network": "lxdbr0",
+        "pool": "default",
+        "volume": "data",
     }
     checked = set()
     for route, url_name in dashboard_routes():
@@ -165,7 +192,8 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
                     response = admin_client.post(url, {"confirm": "yes"})
                 assert response.status_code == 400, f"{url} -> {response.status_code}"
                 assert re.search(
-                    r"is not a valid (instance|snapshot|log file) name|is not a valid operation id",
+                    r"is not a valid (instance|snapshot|log file|network|storage pool|storage volume) name"
+                    r"|is not a valid (operation id|image fingerprint)",
                     response.content.decode(),
                 ), url
                 checked.add((url_name, keyword))

@@ -1,1 +1,2 @@
-"""The domain layer: the dashboard's rules, with no HTML and no request objects."""
+"""The domain layer: what the dashboard does with hosts, with no HTML and no LXD wire format
+(gateway: hosts/lxd/; pages: hosts/views/)."""

@@ -58,6 +58,9 @@ class PendingEntry:
     def __init__(self, user, host: Host | str | None, target: str):
         self.user, self.host, self.target = user, host, target
         self._operation_id = ""
+        # What the operation concerns, for the task log, when LXD names nothing (set it
+        # before operation_id): (("image", fingerprint),) ...
+        self.objects: tuple[tuple[str, str], ...] = ()
 
     def follow(self, client, op, timeout: float | None = None) -> float:
         """Tie the operation `op` to this entry, follow it to its end (client.wait: LXD's
@@ -76,7 +79,7 @@ class PendingEntry:
         self._operation_id = value or ""
         if self.host:
             for op_id in filter(None, self._operation_id.split(",")):
-                claim(self.host, op_id, self.user)
+                claim(self.host, op_id, self.user, self.objects)
 
 
 @contextmanager

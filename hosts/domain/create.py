@@ -1,14 +1,10 @@
 """Creating an instance from an image on the same host or on another registered host.
 
-From another host: the target daemon pulls as an *anonymous* client, so
-- the dashboard resolves alias -> fingerprint on the source with its own trusted connection
-  (with a secret, LXD does not resolve aliases),
-- asks the source for a one-time secret (POST /1.0/images/<fp>/secret),
-- passes server, the source's certificate (it is self-signed), fingerprint and secret,
-- and revokes the secret afterwards if it was not used.
-If the target already holds that fingerprint it never contacts the source (the local cache
-short-circuit), so we then create from the local copy and say so: a success would otherwise
-prove nothing about the remote or the secret.
+From another host: the target daemon pulls the image itself, with a one-time secret the
+dashboard asks the source for (hosts/domain/images.py pull_source).  If the target already
+holds that fingerprint it never contacts the source (the local cache short-circuit), so we then
+create from the local copy and say so: a success would otherwise prove nothing about the
+remote or the secret.
 5.0.2 lacks `instance_create_start`: start is a second operation.
 """
 
@@ -19,10 +15,11 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from ..lxd import LXDClient, LXDError
+from ..lxd import LXDError
 from ..models import Host
 from .actions import instance_lock
 from .audit import audited, record
+from .images import pull_source
 from .policy import PolicyRefused, check_write
 
 
@@ -42,21 +39,6 @@ class CreateOutcome:
     instance: dict | None = None
     notes: list[str] = field(default_factory=list)
     start_error: LXDError | None = None
-
-
-def remote_server(source: Host, client: LXDClient) -> tuple[str, str]:
-    """(https URL, server certificate PEM) by which another daemon can reach `source`."""
-    if not source.is_unix:
-        return source.endpoint, source.server_certificate
-    info, _ = client.server()
-    env = info.get("environment") or {}
-    addresses, certificate = env.get("addresses") or [], env.get("certificate") or ""
-    if not addresses or not certificate:
-        raise LXDError(
-            f"{source.name} does not listen on the network (core.https_address is unset), "
-            "so another host cannot pull its images"
-        )
-    return f"https://{addresses[0]}", certificate
 
 
 def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
@@ -79,8 +61,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
         body["config"] = spec.config
     if spec.devices:
         body["devices"] = spec.devices
-    token_op = ""
-    source_client = None
+    pulling = contextlib.ExitStack()
     if spec.image_host is None or spec.image_host.pk == host.pk:
         fingerprint = target.resolve_image(spec.image)
         body["source"]["fingerprint"] = fingerprint
@@ -94,30 +75,16 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
                 f"{spec.image_host.name} was not contacted."
             )
         else:
-            server, certificate = remote_server(spec.image_host, source_client)
-            with audited(request, "image.secret", host=spec.image_host, target=fingerprint) as entry:
-                secret, token_op = source_client.create_image_secret(fingerprint)
-                entry.operation_id = token_op
-            body["source"].update(
-                {
-                    "mode": "pull",
-                    "server": server,
-                    "protocol": "lxd",
-                    "certificate": certificate,
-                    "fingerprint": fingerprint,
-                    "secret": secret,
-                }
+            body["source"] = pulling.enter_context(
+                pull_source(request, spec.image_host, source_client, fingerprint)
             )
             outcome.notes.append(f"Image {fingerprint[:12]} copied from {spec.image_host.name}.")
-    try:
-        with (
-            instance_lock(host.name, spec.name),
-            audited(request, "instance.create", host=host, target=spec.name) as entry,
-        ):
-            entry.follow(target, target.create_instance(body), timeout)
-    finally:
-        if token_op and source_client is not None:
-            _revoke(source_client, token_op)
+    with (
+        pulling,  # the secret, if any, is revoked once the create has ended
+        instance_lock(host.name, spec.name),
+        audited(request, "instance.create", host=host, target=spec.name) as entry,
+    ):
+        entry.follow(target, target.create_instance(body), timeout)
     if spec.start:
         try:
             with (
@@ -132,9 +99,3 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
     except LXDError:
         outcome.instance = None
     return outcome
-
-
-def _revoke(client: LXDClient, op_id: str) -> None:
-    """An unused image secret stays valid until cancelled: cancel it (gone already is fine)."""
-    with contextlib.suppress(LXDError):
-        client.cancel_operation(op_id)

@@ -58,10 +58,20 @@ class TaskRecord:
     ended_at: dt.datetime | None = None
 
 
-def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
+@dataclass(frozen=True)
+class Claimed:
+    """What the dashboard said of an operation it started: who, and (for operations LXD
+    names no object for, such as an image copy or upload) what it concerns."""
+
+    username: str
+    targets: tuple[tuple[str, str], ...] = ()
+
+
+def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], Claimed]:
     """Insert or update tasks; never turns a finished task back into a running one.
-    Fills in who started an operation from the audit trail when the dashboard did.
-    Returns {(host, operation id): username} for tasks whose user became known now.
+    Fills in who started an operation from the audit trail when the dashboard did, and
+    keeps the objects a claim named when LXD names none.
+    Returns {(host, operation id): Claimed} for the tasks the dashboard claimed.
 
     SQLite: the reads happen before the transaction, whose first statement is a write.
     A transaction that reads first must upgrade its lock to write, and under concurrent
@@ -71,7 +81,7 @@ def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
         return {}
     ids = {r.operation_id for r in records}
     now = timezone.now()
-    attributed: dict[tuple[str, str], str] = {}
+    attributed: dict[tuple[str, str], Claimed] = {}
     existing = {(t.host_name, t.operation_id): t for t in Task.objects.filter(operation_id__in=ids)}
     audits = {
         (a.host_name, a.operation_id): a
@@ -87,8 +97,9 @@ def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
                 )
             elif task.is_final:
                 continue
+            claimed_targets = () if r.targets or task.pk is None else tuple(task.target_list())
             task.op_class, task.description = r.op_class[:16], r.description[:255]
-            task.targets = Task.targets_text(r.targets)[:2048]
+            task.targets = Task.targets_text(r.targets or claimed_targets)[:2048]
             task.status, task.status_code = r.status, r.status_code
             task.error, task.progress, task.percent = r.error, r.progress[:255], r.percent
             task.updated_at = now
@@ -97,7 +108,8 @@ def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
             audit = audits.get(key)
             if not task.username and audit is not None:
                 task.user_id, task.username = audit.user_id, audit.username
-                attributed[key] = audit.username
+            if task.username or claimed_targets:
+                attributed[key] = Claimed(task.username, claimed_targets)
             try:
                 with transaction.atomic():
                     task.save()
@@ -108,21 +120,40 @@ def save(records: Iterable[TaskRecord]) -> dict[tuple[str, str], str]:
     return attributed
 
 
-def claim(host: Host | str, operation_id: str, user) -> None:
+def claim(host: Host | str, operation_id: str, user, targets: tuple[tuple[str, str], ...] = ()) -> None:
     """Say who started an operation, as soon as a view has its id (before waiting on it):
-    the live task row and the log then show the user at once.  Single statements only
-    (see save() on SQLite's locks): many requests claim at the same time."""
+    the live task row and the log then show the user at once.  `targets` names what the
+    operation concerns when LXD does not (an image copy or upload has no resources).
+    Single statements only (see save() on SQLite's locks): many requests claim at once."""
     host_name = host.name if isinstance(host, Host) else host
     if not operation_id or user is None or not user.is_authenticated:
         return
     who = {"user": user, "username": user.get_username()}
-    mine = Task.objects.filter(host_name=host_name, operation_id=operation_id, username="")
-    if mine.update(**who):
+    what = {"targets": Task.targets_text(targets)[:2048]} if targets else {}
+    rows = Task.objects.filter(host_name=host_name, operation_id=operation_id)
+    if rows.filter(username="").update(**who, **what):
+        return
+    if rows.exists():  # claimed already (by this request, earlier): add what it concerns
+        if what:
+            rows.update(**what)
         return
     try:
-        Task.objects.create(host_name=host_name, operation_id=operation_id, **who)
+        Task.objects.create(host_name=host_name, operation_id=operation_id, **who, **what)
     except IntegrityError:  # the relay recorded it meanwhile
-        mine.update(**who)
+        rows.filter(username="").update(**who)
+        if what:
+            rows.update(**what)
+
+
+def claims(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Claimed]:
+    """{(host, operation id): Claimed} of those tasks the dashboard claimed."""
+    keys = set(keys)
+    rows = Task.objects.filter(operation_id__in={op_id for _, op_id in keys}).exclude(username="")
+    return {
+        (t.host_name, t.operation_id): Claimed(t.username, tuple(t.target_list()))
+        for t in rows
+        if (t.host_name, t.operation_id) in keys
+    }
 
 
 def mark_lost(host_name: str, alive: set[str]) -> list[Task]:

@@ -81,6 +81,14 @@ def _devices(instance: dict) -> list[dict]:
             "type": (spec or {}).get("type", ""),
             "source": "instance" if name in local else "profile",
             "settings": sorted((k, v) for k, v in (spec or {}).items() if k != "type"),
+            # the network a nic is on (managed: network=; bridged: parent=), linked by the page
+            "network": (spec or {}).get("network") or (spec or {}).get("parent") or ""
+            if (spec or {}).get("type") == "nic"
+            else "",
+            # a custom volume a disk mounts
+            "volume": ((spec or {}).get("pool"), (spec or {}).get("source"))
+            if (spec or {}).get("type") == "disk" and (spec or {}).get("pool") and (spec or {}).get("source")
+            else None,
         }
         for name, spec in sorted(expanded.items())
     ]

@@ -16,15 +16,16 @@ page shows, and this renders them (hosts/fragments.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth import get_user_model
 
+from ..concurrency import in_thread
 from ..domain import tasklog
 from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
 from ..models import Host, Task
@@ -76,7 +77,7 @@ class Watch:
 def _db(func):
     """Database reads off the event loop, not in the one thread Django's sync views share
     (a slow view must not hold up a socket)."""
-    return database_sync_to_async(func, thread_sensitive=False)
+    return functools.partial(in_thread, func)
 
 
 def _fresh_has_role(user_id: int, role: str) -> bool:

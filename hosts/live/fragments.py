@@ -24,6 +24,7 @@ from django.utils.safestring import mark_safe
 
 from ..domain.ids import dom_id
 from ..fleet.rows import InstanceRow, render_instance_cell, render_instance_row, render_row
+from ..lxd.images import short_fingerprint
 from ..lxd.timestamps import parse_time
 from ..models import Host, Task
 
@@ -127,7 +128,7 @@ def op_context(message: dict) -> dict:
         "started": started,
         "duration": _duration(started, ended),
         "targets": targets,
-        "target_text": ", ".join(name for _, name in targets),
+        "target_text": ", ".join(short_fingerprint(n) if kind == "image" else n for kind, n in targets),
     }
 
 

@@ -19,9 +19,9 @@ from collections import OrderedDict
 from collections.abc import Hashable
 from typing import Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from ..concurrency import in_thread
 from ..models import Host
 from . import groups
 
@@ -101,7 +101,7 @@ class Hub:
         self.channel = await self.layer.new_channel("hub.")
         await self.layer.group_add(groups.HOSTS, self.channel)
         await self.layer.group_add(groups.AUTH, self.channel)
-        names = await database_sync_to_async(lambda: list(Host.objects.values_list("name", flat=True)))()
+        names = await in_thread(lambda: list(Host.objects.values_list("name", flat=True)))
         for name in names:
             await self._join(name)
         self.task = self.loop.create_task(self._run(), name="live-hub")

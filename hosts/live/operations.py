@@ -42,6 +42,7 @@ class OpState:
     last_push: float = 0.0
     finished_at: float | None = None
     username: str = ""
+    claimed_targets: tuple[tuple[str, str], ...] = ()  # what the dashboard said it concerns
     trailing: asyncio.TimerHandle | None = None
     stages_seen: set[str] = field(default_factory=set)
 
@@ -98,7 +99,7 @@ class OpState:
             rate=human_rate(self.speed),
             eta=self.eta(),
             text=self.text,
-            targets=u.objects,
+            targets=u.objects or self.claimed_targets,
             started_at=u.created_at,
             username=self.username,
             exit_code=u.exit_code,
@@ -162,11 +163,18 @@ class OperationTracker:
         self._push(op, urgent)
         self._forget_old()
 
-    def attribute(self, op_id: str, username: str) -> None:
-        """The task log found who started it: show it on the next push (or now)."""
+    def attribute(self, op_id: str, claimed: tasklog.Claimed) -> None:
+        """The task log found who started it (and what it concerns, where LXD does not
+        say): show it on the next push (or now)."""
         op = self.ops.get(op_id)
-        if op is not None and not op.username:
-            op.username = username
+        if op is None:
+            return
+        news = False
+        if claimed.username and not op.username:
+            op.username, news = claimed.username, True
+        if claimed.targets and not op.claimed_targets:
+            op.claimed_targets, news = claimed.targets, True
+        if news:
             self._push(op, urgent=False)
 
     def _push(self, op: OpState, urgent: bool) -> None:

@@ -29,11 +29,10 @@ import random
 import threading
 import time
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from ..concurrency import in_thread
 from ..domain import tasklog
 from ..domain.hoststatus import status_of_error
 from ..lxd.errors import LXDError
@@ -52,8 +51,8 @@ HOSTS_POLL = 5.0  # seconds between re-reads of the host list (a host added by a
 
 
 def _in_thread(func, *args, **kwargs):
-    """Blocking LXD I/O, in a worker thread (never the thread Django's sync views share)."""
-    return sync_to_async(func, thread_sensitive=False)(*args, **kwargs)
+    """Blocking LXD I/O, in a pool thread (never the thread Django's sync views share)."""
+    return in_thread(func, *args, db=False, **kwargs)
 
 
 class HostRelay:
@@ -126,7 +125,7 @@ class HostRelay:
             return
         self.status, self.detail = status, detail
         self.send(groups.host_status(status, detail), groups.HOSTS)
-        await database_sync_to_async(self.host.record_status, thread_sensitive=False)(status, detail)
+        await in_thread(self.host.record_status, status, detail)
 
     # -- the connection loop ------------------------------------------------------------
 
@@ -211,9 +210,7 @@ class HostRelay:
         self.instances.resync(statuses, started)
         for op in operations:
             self.operations.on_update(op.without_secrets())
-        lost = await database_sync_to_async(tasklog.mark_lost, thread_sensitive=False)(
-            self.name, {op.id for op in operations}
-        )
+        lost = await in_thread(tasklog.mark_lost, self.name, {op.id for op in operations})
         for task in lost:
             self.send(groups.task_message(task))
         self.synced.set()
@@ -281,9 +278,7 @@ class Relay:
             await self.layer.group_discard(groups.RELAY, channel)
 
     async def sync_hosts(self) -> None:
-        hosts = await database_sync_to_async(
-            lambda: list(Host.objects.select_related("client_certificate")), thread_sensitive=False
-        )()
+        hosts = await in_thread(lambda: list(Host.objects.select_related("client_certificate")))
         wanted = {h.name: h for h in hosts}
         gone = [n for n in self.hosts if n not in wanted or self._keys[n] != self._key(wanted[n])]
         await self.stop_hosts(gone)
@@ -293,11 +288,11 @@ class Relay:
                 relay.task = self.loop.create_task(relay.run(), name=f"relay:{name}")
                 self.hosts[name], self._keys[name] = relay, self._key(host)
 
-    def attribute(self, host: str, op_id: str, username: str) -> None:
+    def attribute(self, host: str, op_id: str, claimed) -> None:
         """The task log found who started an operation: the host's tracker shows it."""
         relay = self.hosts.get(host)
         if relay is not None:
-            relay.operations.attribute(op_id, username)
+            relay.operations.attribute(op_id, claimed)
 
     async def stop_hosts(self, names: list[str]) -> None:
         stopping = [self.hosts.pop(n) for n in names]

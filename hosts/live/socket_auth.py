@@ -22,6 +22,7 @@ deleted); 4403 still logged in but no longer allowed (deactivated, role lost).
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
@@ -30,7 +31,6 @@ from dataclasses import dataclass
 from importlib import import_module
 
 from asgiref.sync import async_to_sync
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib import auth
@@ -39,6 +39,7 @@ from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete
 from django.utils.crypto import constant_time_compare
 
+from ..concurrency import in_thread
 from ..domain.roles import RANK, user_role
 from . import groups
 from .hub import ensure_hub
@@ -182,7 +183,7 @@ def check_login(session_key: str | None, user_id: int, role: str) -> Verdict:
     return Verdict(None, current, _session_expiry(store))
 
 
-_check = database_sync_to_async(check_login, thread_sensitive=False)
+_check = functools.partial(in_thread, check_login)
 
 
 # -- the consumer side ------------------------------------------------------------------------

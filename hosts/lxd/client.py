@@ -6,14 +6,17 @@ Views and the relay never build LXD URLs or parse envelopes themselves: they cal
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 import requests_unixsocket
 from requests.adapters import HTTPAdapter
+from requests_unixsocket.adapters import UnixHTTPConnection, UnixHTTPConnectionPool
 
 from . import certs
 from .bodies import load_body
@@ -29,16 +32,51 @@ from .errors import (
 )
 from .exec import ExecAPI
 from .files import FilesAPI
+from .images import ImagesAPI
 from .instances import InstancesAPI
 from .names import check_path
+from .networks import NetworksAPI
 from .operation import Operation
 from .operations import OperationsAPI
+from .resources import ResourcesAPI
+from .storage import StorageAPI
 from .trust import TrustAPI
 
 DEFAULT_TIMEOUT = (0.5, 1.0)
 # The largest answer read whole (a JSON envelope): recursion=2 of thousands of instances
 # fits; a host that sends more is refused rather than held in memory.
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+
+
+class _UnixConnection(UnixHTTPConnection):
+    """requests-unixsocket leaves its socket open when connect() fails (a socket path that is
+    gone, a daemon that is down): closed here at once, not by the garbage collector."""
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(self.timeout)
+            sock.connect(unquote(urlsplit(self.unix_socket_url).netloc))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixPool(UnixHTTPConnectionPool):
+    def _new_conn(self):
+        return _UnixConnection(self.socket_path, self.timeout)
+
+
+class _UnixAdapter(requests_unixsocket.UnixAdapter):
+    def get_connection(self, url, proxies=None):
+        if proxies:
+            raise ValueError("LXD's unix socket is never reached through a proxy")
+        with self.pools.lock:
+            pool = self.pools.get(url)
+            if pool is None:
+                pool = self.pools[url] = _UnixPool(url, self.timeout)
+        return pool
 
 
 class _PinnedAdapter(HTTPAdapter):
@@ -72,7 +110,7 @@ def _session_for(endpoint: Endpoint, tls: TLSIdentity | None) -> requests.Sessio
             session = requests.Session()
             session.trust_env = False  # never route LXD traffic through an environment proxy
             if endpoint.is_unix:
-                session.mount("http+unix://", requests_unixsocket.UnixAdapter())
+                session.mount("http+unix://", _UnixAdapter())
             else:
                 if tls is None:
                     raise ValueError("an HTTPS endpoint needs a pinned server certificate")
@@ -92,7 +130,17 @@ def forget_sessions() -> None:
         _sessions.clear()
 
 
-class LXDClient(InstancesAPI, FilesAPI, ExecAPI, TrustAPI, OperationsAPI):
+class LXDClient(
+    InstancesAPI,
+    ImagesAPI,
+    NetworksAPI,
+    StorageAPI,
+    ResourcesAPI,
+    FilesAPI,
+    ExecAPI,
+    TrustAPI,
+    OperationsAPI,
+):
     """A gateway to one LXD host."""
 
     def __init__(

@@ -1,15 +1,17 @@
-"""Instance, image and operation intentions of LXDClient (mixed into LXDClient)."""
+"""Instance and operation intentions of LXDClient (mixed into LXDClient)."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import InvalidName, LXDAPIError, LXDError
+from .errors import LXDAPIError, LXDError
 from .operation import Operation
 
 # LXD's own state actions (PUT /1.0/instances/<n>/state).
 STATE_ACTIONS = ("start", "stop", "restart", "freeze", "unfreeze")
+# What `PUT /1.0/instances/<n>` replaces (LXD-API.md §1.5): everything else LXD keeps.
+PUT_FIELDS = ("architecture", "config", "devices", "ephemeral", "profiles", "stateful", "description")
 
 
 def _q(name: str) -> str:
@@ -19,13 +21,6 @@ def _q(name: str) -> str:
 def name_from_url(url: str) -> str:
     """'/1.0/instances/c1?project=p' -> 'c1' (listing URLs may carry a query string)."""
     return unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
-
-
-class ImageNotFound(LXDAPIError):
-    def __init__(self, reference: str, host_label: str):
-        super().__init__(
-            f"image {reference!r} was not found on {host_label} (neither an alias nor a fingerprint)", 400
-        )
 
 
 class InstancesAPI:
@@ -83,46 +78,6 @@ class InstancesAPI:
     def profiles(self) -> list[str]:
         return sorted(name_from_url(url) for url in self.get("/1.0/profiles") or [])
 
-    # -- images ------------------------------------------------------------------------
-
-    def images(self) -> list[dict]:
-        return self.get("/1.0/images", params={"recursion": 1}) or []
-
-    def image(self, fingerprint: str) -> dict:
-        return self.get(f"/1.0/images/{_q(fingerprint)}")
-
-    def resolve_image(self, reference: str) -> str:
-        """An alias or a (partial) fingerprint -> the full fingerprint, as this host knows it."""
-        try:  # aliases may hold a '/' (debian/12); LXD reads %2F inside the segment
-            return self.get(f"/1.0/images/aliases/{_q(reference)}", encoded_slash_ok=True)["target"]
-        except InvalidName as exc:
-            raise ImageNotFound(reference, self.label) from exc
-        except LXDAPIError as exc:
-            if exc.error_code != 404:
-                raise
-        try:
-            return self.image(reference)["fingerprint"]
-        except InvalidName as exc:
-            raise ImageNotFound(reference, self.label) from exc
-        except LXDAPIError as exc:
-            if exc.error_code in (400, 404):
-                raise ImageNotFound(reference, self.label) from exc
-            raise
-
-    def has_image(self, fingerprint: str) -> bool:
-        try:
-            self.image(fingerprint)
-        except LXDAPIError as exc:
-            if exc.error_code == 404:
-                return False
-            raise
-        return True
-
-    def create_image_secret(self, fingerprint: str) -> tuple[str, str]:
-        """A one-time download secret for a private image: (secret, token operation id)."""
-        op = self.call("POST", f"/1.0/images/{_q(fingerprint)}/secret", json_body={})[0]
-        return str(op.metadata.get("secret", "")), op.id
-
     # -- writing (each returns the Operation; follow it with self.wait) -----------------
 
     def create_instance(self, body: dict) -> Operation:
@@ -141,6 +96,18 @@ class InstancesAPI:
                 raise ValueError("a graceful stop needs a timeout of at least 1 s (timeout 0 means force)")
             body["timeout"] = int(timeout)
         return self.start("PUT", f"/1.0/instances/{_q(name)}/state", body)
+
+    def instance_and_etag(self, name: str) -> tuple[dict, str]:
+        """The instance as PUT wants it back, and the ETag to send with it."""
+        data, response = self.call("GET", f"/1.0/instances/{_q(name)}")
+        return data, response.headers.get("ETag", "")
+
+    def put_instance(self, name: str, instance: dict, etag: str) -> Operation:
+        """Replace an instance's writable fields (PUT drops what is not sent back); refused
+        (412) if the ETag moved, which volatile keys make it do on every start."""
+        body = {key: instance[key] for key in PUT_FIELDS if key in instance}
+        headers = {"If-Match": etag} if etag else {}
+        return self.start("PUT", f"/1.0/instances/{_q(name)}", body, headers=headers)
 
     def delete_instance(self, name: str) -> Operation:
         return self.start("DELETE", f"/1.0/instances/{_q(name)}", None)

@@ -1,4 +1,5 @@
-"""LXD's names, each rule once: instances, snapshots, profiles, log files, operation ids.
+"""LXD's names, each rule once: instances, snapshots, profiles, log files, operation ids, images,
+networks, storage pools and volumes.
 
 A name that reaches a URL path must be checked first: `quote()` leaves `.` and `..` alone, and
 urllib3 removes dot segments, so a snapshot named `..` would turn
@@ -80,6 +81,59 @@ OPERATION = NameRule(
     "operation id",
     "Operation ids are LXD's UUIDs: hexadecimal digits and hyphens.",
     lambda name: bool(_OPERATION_RE.match(name)),
+)
+
+
+# A sha256 in hex, as LXD names images in its URLs (the dashboard links full fingerprints only).
+_FINGERPRINT_RE = re.compile(r"^[0-9a-f]{64}$")
+IMAGE_FINGERPRINT = NameRule(
+    "image fingerprint",
+    "Image fingerprints are 64 lower-case hexadecimal digits (a sha256).",
+    lambda name: bool(_FINGERPRINT_RE.match(name)),
+)
+
+# LXD 5.0.2 takes any alias but a taken one (even "..", "a b"); aliases from image servers
+# hold a '/' (debian/12), which LXD reads percent-encoded inside one path segment.
+IMAGE_ALIAS = NameRule(
+    "image alias",
+    "Image aliases have 1 to 255 printable characters without spaces, and are not '.' or '..'.",
+    lambda name: 0 < len(name) <= 255 and name not in DOT_SEGMENTS and _printable(name),
+)
+
+# LXD's network names are interface names (validate.IsInterfaceName): at most 15 characters
+# of letters, digits, '-', '_' and '.'; LXD itself refuses fewer than 2 on create.
+_NETWORK_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+NETWORK = NameRule(
+    "network name",
+    "Network names have 1 to 15 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
+    lambda name: bool(_NETWORK_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+_POOL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
+STORAGE_POOL = NameRule(
+    "storage pool name",
+    "Storage pool names have 1 to 63 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
+    lambda name: bool(_POOL_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+# LXD 5.0.2 refuses only a '/' in a volume name: it creates "..", "a b" or "x:y" and fails
+# past the file system's name length (the directory is `<project>_<name>`).  The dashboard
+# keeps to names a disk device's `source` and a URL segment hold without surprises.
+_VOLUME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+STORAGE_VOLUME = NameRule(
+    "storage volume name",
+    "Volume names have 1 to 200 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
+    lambda name: bool(_VOLUME_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+
+# An instance's device names (eth0, root, data-1): LXD 5.0.2 only forbids a '/'; the dashboard
+# keeps to names that read plainly in `lxc config device` and in a form.
+_DEVICE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+DEVICE = NameRule(
+    "device name",
+    "Device names have 1 to 64 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
+    lambda name: bool(_DEVICE_RE.match(name)) and name not in DOT_SEGMENTS,
 )
 
 

@@ -142,10 +142,15 @@ _KINDS = {"containers": "instances", "virtual-machines": "instances"}
 
 
 def object_of(url: str) -> tuple[str, str] | None:
-    """ "/1.0/instances/c1/snapshots/s1?project=p" -> ("instance", "c1/s1")."""
+    """ "/1.0/instances/c1/snapshots/s1?project=p" -> ("instance", "c1/s1");
+    "/1.0/storage-pools/p/volumes/custom/v1" -> ("volume", "p/v1") (other volume types keep
+    theirs: "p/container/c1")."""
     parts = [unquote(p) for p in urlsplit(url).path.split("/") if p]
     if len(parts) < 3 or parts[0] != "1.0":
         return None
+    if parts[1] == "storage-pools" and len(parts) >= 6 and parts[3] == "volumes":
+        kind = "" if parts[4] == "custom" else f"{parts[4]}/"
+        return "volume", f"{parts[2]}/{kind}{parts[5]}"
     kind = _KINDS.get(parts[1], parts[1])
     name = parts[2] if len(parts) < 5 else f"{parts[2]}/{parts[4]}"
     return kind.removesuffix("s").replace("-", "_"), name

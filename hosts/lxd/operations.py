@@ -66,10 +66,10 @@ class OperationsAPI:
                     raise OperationFailed(op.error or f"operation {op.status or 'failed'}", op)
                 return op
 
-    def start(self, method: str, path: str, body: Any = None) -> Operation:
+    def start(self, method: str, path: str, body: Any = None, **kwargs) -> Operation:
         """Send a write; the Operation it started (follow it with wait).  LXD answers some
         writes synchronously: they come back as an operation already over."""
-        result = self.call(method, path, json_body=body)[0]
+        result = self.call(method, path, json_body=body, **kwargs)[0]
         if not isinstance(result, Operation):
             return Operation.done(result)
         return result

@@ -10,26 +10,23 @@ from __future__ import annotations
 import codecs
 from urllib.parse import quote
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIRequest
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..domain import paths, uploads
 from ..domain.audit import audited
 from ..domain.roles import OPERATOR, VIEWER
-from ..lxd.client import iter_chunks
 from ..lxd.errors import LXDError, UserError
 from ..lxd.names import INSTANCE
 from ..models import Host
 from .access import host_view
+from .common import streamed_download
 
 CHUNK = 1024 * 1024
 
@@ -152,29 +149,9 @@ def instance_files(request, host: Host, name: str):
 def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
-    streamed = StreamingHttpResponse(
-        _async_chunks(response) if isinstance(request, ASGIRequest) else iter_chunks(response, CHUNK),
-        content_type="application/octet-stream",
+    return streamed_download(
+        request, response.iter_content(chunk_size=CHUNK), response.close, filename=info.name, size=info.size
     )
-    if info.size is not None:
-        streamed["Content-Length"] = str(info.size)
-    streamed["Content-Disposition"] = content_disposition_header(True, info.name)
-    streamed["X-Content-Type-Options"] = "nosniff"
-    return streamed
-
-
-async def _async_chunks(response):
-    """Under ASGI Django would read a sync iterator whole into a list: hand it over chunk by
-    chunk from a worker thread instead, so a large file never sits in memory."""
-    chunks = response.iter_content(chunk_size=CHUNK)
-    pull = sync_to_async(next, thread_sensitive=False)
-    try:
-        while (chunk := await pull(chunks, None)) is not None:
-            yield chunk
-    finally:
-        # The client may have gone while a read runs in the worker: close the connection to
-        # LXD from here (closing the generator would race with that read).
-        response.close()
 
 
 @require_http_methods(["POST", "PUT"])

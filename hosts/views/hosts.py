@@ -19,6 +19,7 @@ from ..domain.registration import (
     remove_host,
     repin,
 )
+from ..domain.resources import summarise
 from ..domain.roles import ADMIN
 from ..lxd import LXDAPIError, LXDError, parse_endpoint
 from ..lxd.certs import normalise_fingerprint
@@ -166,6 +167,10 @@ def host_detail(request, host: Host):
             context["profiles"] = _profile_rows(host, host.client().profiles())
         except LXDError as exc:
             context["profiles_error"] = str(exc)
+        try:
+            context["resources"] = summarise(host.client().resources())
+        except LXDError as exc:
+            context["resources_error"] = str(exc)
     return render(request, "hosts/host_detail.html", context, status=200 if state.online else 502)
 
 

@@ -16,9 +16,10 @@ Protocol (JSON text frames, binary frames for the data):
   server  -> {"type": "ack", "received": n}         after each frame is queued for LXD
   server  -> {"type": "done", "status": 201|200, "message": ...}   or an error; then it closes.
 
-A subclass says what a header means (`prepare`, on the event loop: validate, check the role,
-find the host; raise UserError to refuse) and how the bytes reach LXD (`write`, in a pool
-thread, given an iterator of frames).  Every refusal and every outcome is audited.
+A subclass says what a header means (`describe`: the job and its size; UserError to refuse),
+what to ask LXD before the first byte (`check`) and how the bytes reach LXD (`write`, in a pool
+thread, given an iterator of frames).  The base checks the size limit, the role, the names in
+the URL and the host, and audits every refusal and every outcome.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ..concurrency import SLOW, in_thread, submit
 from ..domain.audit import audited, record
-from ..domain.roles import OPERATOR, RANK, VIEWER
+from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
+from ..domain.uploads import too_large
 from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 from ..lxd.errors import UserError
+from ..lxd.names import NameRule
 from ..models import AuditEntry, Host
 
 FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); the page's JS agrees
@@ -48,34 +51,66 @@ _ABORT = object()
 
 @dataclass
 class Job:
-    """What `prepare` decided: where the bytes go, how many, and how the audit names it."""
+    """An upload the base has accepted: where the bytes go, how many, how the audit names it."""
 
     host: Host
     size: int
     target: str  # the audit entry's target
-    details: dict = field(default_factory=dict)  # whatever `write` needs
+    upload: object  # what `describe` made of the header
+    client: object = None  # the host's LXDClient, made in the writer's thread
+    details: dict = field(default_factory=dict)
 
 
 class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
     audit_action = "upload"
     role = OPERATOR
+    refusal = "This upload needs the operator role."
+    names: dict[str, NameRule] = {}  # URL keyword -> the LXD name rule it must follow
 
     # -- what a kind of upload says -----------------------------------------------------
 
-    async def prepare(self, header: dict) -> Job:
-        """Validate the header (UserError to refuse): the job, with its host and size."""
+    def describe(self, header: dict) -> tuple[object, int, str]:
+        """(the upload, its size in bytes, its audit target) from the header; UserError (or
+        ValueError, KeyError, TypeError: "not valid") to refuse."""
+        raise NotImplementedError
+
+    def max_bytes(self) -> int:
         raise NotImplementedError
 
     def check(self, job: Job) -> None:
         """In the writer's thread, before `ready`: what LXD must be asked first (UserError)."""
 
-    def write(self, job: Job, frames) -> tuple[int, str]:
-        """In a pool thread: stream `frames` into LXD; (HTTP status, message) of the outcome."""
+    def write(self, job: Job, entry, frames) -> tuple[int, str]:
+        """In a pool thread: stream `frames` into LXD; (HTTP status, message) of the outcome.
+        `entry` is the audit entry (entry.follow(...) ties an LXD operation to it)."""
         raise NotImplementedError
 
     def refused_target(self, header: dict | None) -> str:
-        """The audit target of an upload refused before `prepare` decided one."""
+        """The audit target of an upload refused before `describe` named one."""
         return self.scope["path"]
+
+    async def prepare(self, header: dict) -> Job:
+        try:
+            upload, size, target = self.describe(header)
+            if size < 0:
+                raise ValueError
+        except UserError:
+            raise
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError("The upload's description is not valid.", 400) from exc
+        if size > self.max_bytes():
+            raise too_large(self.max_bytes())
+        if not await in_thread(has_role, self.scope["user"], self.role):
+            raise UserError(self.refusal, 403)
+        kwargs = self.scope["url_route"]["kwargs"]
+        for key, rule in self.names.items():
+            rule.check(kwargs[key])
+        host = await in_thread(
+            Host.objects.select_related("client_certificate").filter(name=kwargs["host"]).first
+        )
+        if host is None:
+            raise UserError(f"There is no host named {kwargs['host']}.", 404)
+        return Job(host, size, target, upload)
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -99,6 +134,14 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
             await self.close(code=LOGGED_OUT)
             return
         await self.accept()
+
+    async def dispatch(self, message):
+        """Channels closes stale database connections (a hop to the database thread) before
+        every message; a data frame touches no database here (the writer looks after its own),
+        and that hop per 1 MiB frame was a quarter of daphne's CPU in an upload."""
+        if message.get("type") == "websocket.receive" and message.get("bytes") is not None:
+            return await self.websocket_receive(message)
+        return await super().dispatch(message)
 
     async def disconnect(self, code):
         self.abort()  # the writer notices, stops, and cleans up what it wrote
@@ -209,10 +252,11 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
 
     def _write(self, job: Job, ready: asyncio.Future) -> None:
         try:
-            with audited(self.scope["user"], self.audit_action, host=job.host, target=job.target):
+            with audited(self.scope["user"], self.audit_action, host=job.host, target=job.target) as entry:
+                job.client = job.host.client()
                 self.check(job)
                 self.loop.call_soon_threadsafe(_set, ready, True)
-                status, message = self.write(job, self._frames())
+                status, message = self.write(job, entry, self._frames())
             outcome: tuple[str, int, str] = ("done", status, message)
         except UserError as exc:
             outcome = ("error", exc.http_status, str(exc))

@@ -6,12 +6,8 @@ Header: {"path": "/dir/name", "size": N, "mode": "0644", "uid": "", "gid": "", "
 
 from __future__ import annotations
 
-from ..concurrency import in_thread
 from ..domain import paths, uploads
-from ..domain.roles import OPERATOR, has_role
-from ..lxd.errors import UserError
 from ..lxd.names import INSTANCE
-from ..models import Host
 from .stream_socket import FRAME, WINDOW, Job, StreamedUploadSocket
 
 __all__ = ["FRAME", "WINDOW", "FileUploadConsumer"]
@@ -19,6 +15,8 @@ __all__ = ["FRAME", "WINDOW", "FileUploadConsumer"]
 
 class FileUploadConsumer(StreamedUploadSocket):
     audit_action = "file.push"
+    refusal = "Uploading needs the operator role."
+    names = {"name": INSTANCE}
 
     @property
     def instance(self) -> str:
@@ -31,40 +29,26 @@ class FileUploadConsumer(StreamedUploadSocket):
             path = f"{path[: paths.PATH_MAX]}… ({len(path)} characters)"
         return f"{self.instance}:{path}"
 
-    async def prepare(self, header: dict) -> Job:
-        try:
-            upload = uploads.Upload(
-                self.instance,
-                paths.normalise_path(str(header.get("path") or "")),
-                size=int(header["size"]),
-                mode=paths.parse_mode(header.get("mode")),
-                uid=paths.parse_id(str(header.get("uid") or ""), "uid"),
-                gid=paths.parse_id(str(header.get("gid") or ""), "gid"),
-                overwrite=bool(header.get("overwrite")),
-            )
-            if upload.size < 0:
-                raise ValueError
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            if isinstance(exc, UserError):
-                raise
-            raise UserError("The upload's description is not valid.", 400) from exc
-        if upload.size > uploads.max_upload_bytes():
-            raise uploads.too_large(uploads.max_upload_bytes())
-        if not await in_thread(has_role, self.scope["user"], OPERATOR):
-            raise UserError("Uploading needs the operator role.", 403)
-        INSTANCE.check(self.instance)
-        host_name = self.scope["url_route"]["kwargs"]["host"]
-        host = await in_thread(Host.objects.select_related("client_certificate").filter(name=host_name).first)
-        if host is None:
-            raise UserError(f"There is no host named {host_name}.", 404)
-        return Job(host, upload.size, f"{upload.instance}:{upload.path}", {"upload": upload})
+    def describe(self, header: dict) -> tuple[uploads.Upload, int, str]:
+        upload = uploads.Upload(
+            self.instance,
+            paths.normalise_path(str(header.get("path") or "")),
+            size=int(header["size"]),
+            mode=paths.parse_mode(header.get("mode")),
+            uid=paths.parse_id(str(header.get("uid") or ""), "uid"),
+            gid=paths.parse_id(str(header.get("gid") or ""), "gid"),
+            overwrite=bool(header.get("overwrite")),
+        )
+        return upload, upload.size, f"{upload.instance}:{upload.path}"
+
+    def max_bytes(self) -> int:
+        return uploads.max_upload_bytes()
 
     def check(self, job: Job) -> None:
-        job.details["client"] = job.host.client()
-        uploads.check(job.details["client"], job.details["upload"])
+        uploads.check(job.client, job.upload)
 
-    def write(self, job: Job, frames) -> tuple[int, str]:
-        upload = job.details["upload"]
-        written = uploads.write(job.details["client"], upload, frames)
+    def write(self, job: Job, entry, frames) -> tuple[int, str]:
+        upload = job.upload
+        written = uploads.write(job.client, upload, frames)
         verb = "Replaced" if upload.replaces else "Created"
         return 200 if upload.replaces else 201, f"{verb} {upload.path} ({written} bytes)."

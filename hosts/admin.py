@@ -16,13 +16,12 @@ class ClientCertificateAdmin(admin.ModelAdmin):
 
 @admin.register(Host)
 class HostAdmin(admin.ModelAdmin):
-    list_display = ("name", "endpoint", "project", "status", "server_fingerprint", "last_checked")
+    list_display = ("name", "endpoint", "status", "server_fingerprint", "last_checked")
     search_fields = ("name", "endpoint")
     # What registration checked against the host (hosts/registration.py): where it is, which
-    # project, which certificates.  Changing any of these is a new registration, never an edit.
+    # certificates.  Changing any of these is a new registration, never an edit.
     readonly_fields = (
         "endpoint",
-        "project",
         "client_certificate",
         "server_certificate",
         "server_fingerprint",

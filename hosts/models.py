@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import re
 
 from django.core.exceptions import ValidationError
@@ -9,6 +10,7 @@ from django.utils import timezone
 from .domain import crypto
 from .lxd import LXDClient, TLSIdentity, parse_endpoint
 from .lxd.certs import generate_client_certificate
+from .lxd.projects import DEFAULT_PROJECT
 
 HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -76,7 +78,6 @@ class Host(models.Model):
 
     name = models.CharField(max_length=63, unique=True, validators=[validate_host_name])
     endpoint = models.CharField(max_length=512, help_text="unix socket path or https://host:port")
-    project = models.CharField(max_length=63, default="default")
     server_certificate = models.TextField(blank=True, help_text="pinned PEM (HTTPS hosts)")
     server_fingerprint = models.CharField(max_length=64, blank=True)
     client_certificate = models.ForeignKey(
@@ -89,11 +90,22 @@ class Host(models.Model):
     # Profiles an admin allowed operators to attach on this host (hosts/policy.py reads it).
     operator_profiles = models.JSONField(default=default_operator_profiles, blank=True)
 
+    # The LXD project this object's requests address: not stored (the dashboard covers every
+    # project a host shows); a page that names one (?project=) works on `in_project(name)`.
+    project = DEFAULT_PROJECT
+
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    def in_project(self, project: str) -> Host:
+        """This host, its LXD requests scoped to `project` (a copy; the project is no field,
+        so saving it changes nothing of the sort)."""
+        scoped = copy.copy(self)
+        scoped.project = project or DEFAULT_PROJECT
+        return scoped
 
     @property
     def is_unix(self) -> bool:

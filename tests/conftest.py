@@ -139,7 +139,8 @@ class LiveDashboard:
         raise RuntimeError("daphne did not start:\n" + (self.tmp / "daphne.log").read_text())
 
     def ensure_lab_hosts(self, lab: Lab) -> None:
-        """lab1 = d1 over its unix socket, lab2 = d2 over HTTPS (token): registered once."""
+        """lab1 = d1 over its unix socket, lab2 = d2 over HTTPS (token): registered once (a
+        server is registered under one name only: every test module uses these two)."""
         if getattr(self, "_lab_hosts", False):
             return
         self.manage("addhost", "lab1", lab.d1.socket)

@@ -76,11 +76,11 @@ def test_changes_made_in_djangos_admin_are_audited(admin_client, django_user_mod
 def test_a_hosts_registered_facts_cannot_be_edited_in_the_admin(admin_client, https_host, lab):
     change = f"/admin/hosts/host/{https_host.pk}/change/"
     page = admin_client.get(change).content.decode()
-    for field in ("endpoint", "project", "client_certificate", "server_fingerprint"):
+    for field in ("endpoint", "client_certificate", "server_fingerprint"):
         assert f'name="{field}"' not in page, field
-    posted = {"name": https_host.name, "endpoint": lab.d1.url, "project": "other", "_save": "Save"}
+    posted = {"name": https_host.name, "endpoint": lab.d1.url, "_save": "Save"}
     assert admin_client.post(change, posted).status_code == 302
     https_host.refresh_from_db()
-    assert https_host.endpoint == lab.d2.url and https_host.project == "default"
+    assert https_host.endpoint == lab.d2.url
     assert AuditEntry.objects.filter(action="admin.change", host_name=https_host.name).exists()
     assert admin_client.get("/admin/hosts/host/add/").status_code == 403

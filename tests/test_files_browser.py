@@ -11,14 +11,13 @@ from playwright.sync_api import expect
 from tests.files_helpers import container, pull, push
 
 pytestmark = pytest.mark.browser
-HOST = "fileslab"
+HOST = "lab1"
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def live(live_dashboard, lab):
-    result = live_dashboard.manage("addhost", HOST, lab.d1.socket, check=False)
-    assert result.returncode == 0 or "already registered" in result.stderr, result.stderr
+    live_dashboard.ensure_lab_hosts(lab)  # HOST is d1 there
     return live_dashboard
 
 

@@ -11,13 +11,12 @@ from tests.conftest import LiveDashboard
 from tests.files_helpers import container, head, login, pull, push, ws_upload
 from tests.live_client import audit_entries
 
-HOST = "fileslab"
+HOST = "lab1"
 MiB = 1024 * 1024
 
 
 def register(server: LiveDashboard, lab) -> None:
-    result = server.manage("addhost", HOST, lab.d1.socket, check=False)
-    assert result.returncode == 0 or "already registered" in result.stderr, result.stderr
+    server.ensure_lab_hosts(lab)  # HOST is d1 there
 
 
 @pytest.fixture(scope="module")

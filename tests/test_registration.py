@@ -103,6 +103,32 @@ def test_hanging_server_is_refused_quickly():
     assert not Host.objects.exists()
 
 
+def test_one_server_registered_twice_is_refused_naming_the_existing_host(lab):
+    register_host("two", lab.d2.url, token=lab.d2.trust_token())
+    # over HTTPS again (already trusted: no secret needed to get this far)
+    with pytest.raises(RegistrationError, match="already registered as host two") as refused:
+        register_host("two-again", lab.d2.url, fingerprint=lab.d2.fingerprint())
+    assert lab.d2.fingerprint() in str(refused.value)
+    # the same daemon through its unix socket: no certificate pinned, the server's own names it
+    with pytest.raises(RegistrationError, match="already registered as host two"):
+        register_host("two-local", lab.d2.socket)
+    assert list(Host.objects.values_list("name", flat=True)) == ["two"]
+
+
+def test_a_server_registered_by_its_socket_is_refused_over_https(lab):
+    local = register_host("one", lab.d1.socket)
+    assert local.server_fingerprint == lab.d1.fingerprint()
+    token = lab.d1.trust_token("never-spent")
+    with pytest.raises(RegistrationError, match="already registered as host one"):
+        register_host("one-https", lab.d1.url, token=token)
+    # refused before the token was spent: it is still pending on the server
+    pending = [op for op in lab.d1.admin().operations() if op.op_class == "token" and not op.is_final]
+    assert pending, "the refused registration used the trust token"
+    for op in pending:
+        lab.d1.admin().cancel_operation(op.id)
+    assert list(Host.objects.values_list("name", flat=True)) == ["one"]
+
+
 def test_duplicate_name_is_refused(lab):
     register_host("dup", lab.d1.socket)
     with pytest.raises(RegistrationError, match="already registered"):
@@ -193,7 +219,14 @@ def test_revoking_keeps_trust_that_another_registered_host_needs(lab):
     from hosts.domain.registration import remove_host
 
     first = register_host("two", lab.d2.url, token=lab.d2.trust_token())
-    register_host("two-again", lab.d2.url, fingerprint=lab.d2.fingerprint())  # already trusted
+    # a database from before servers were refused twice may hold the same server twice
+    Host.objects.create(
+        name="two-again",
+        endpoint=first.endpoint,
+        server_certificate=first.server_certificate,
+        server_fingerprint=first.server_fingerprint,
+        client_certificate=first.client_certificate,
+    )
     warning = remove_host(first, revoke=True)
     assert "two-again still uses it" in warning
     assert Host.objects.get(name="two-again").client().server()[0]["auth"] == "trusted"

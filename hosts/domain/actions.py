@@ -55,6 +55,7 @@ class ActionResult:
     name: str
     action: str
     error: UserError | None = None
+    project: str = "default"
     operation_ids: list[str] = field(default_factory=list)
     instance: dict | None = None  # as LXD describes it after the action (full, with state)
     gone: bool = False  # LXD no longer knows the instance
@@ -125,7 +126,7 @@ def _operation_timeout(req: ActionRequest) -> float:
 
 def perform(client: LXDClient, host_name: str, name: str, req: ActionRequest) -> ActionResult:
     """Do one action and re-read the instance. Never raises a UserError: it is in the result."""
-    result = ActionResult(host_name, name, req.action)
+    result = ActionResult(host_name, name, req.action, project=client.project)
 
     def run(op: Operation) -> None:
         if op.id:
@@ -172,8 +173,9 @@ def audit_result(request, host, result: ActionResult) -> None:
 def perform_many(
     jobs: list[tuple[LXDClient | UserError, str, str]], req: ActionRequest
 ) -> list[ActionResult]:
-    """jobs: (client, or the UserError that stops us reaching the host), host name, instance
-    name. All run in parallel; each instance gets its own result."""
+    """jobs: (client scoped to the instance's project, or the UserError that stops us reaching
+    the host), host name, instance name. All run in parallel; each instance gets its own
+    result."""
 
     def one(job):
         client, host_name, name = job

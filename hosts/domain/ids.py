@@ -12,5 +12,12 @@ def dom_id(kind: str, *parts: str) -> str:
     return "-".join([kind, *(_UNSAFE.sub("_", str(p)) for p in parts if p != "")])
 
 
+def instance_dom_id(host: str, name: str, project: str = "default") -> str:
+    """An instance's id: dom_id("instance", host, name), and its project after "__" when not
+    the default one (no instance or host name holds a "_", so ids never collide)."""
+    base = dom_id("instance", host, name)
+    return base if project in ("", "default") else f"{base}__{_UNSAFE.sub('_', project)}"
+
+
 register = template.Library()
 register.simple_tag(dom_id, name="dom_id")

@@ -119,9 +119,10 @@ def register_host(
     token: str | None = None,
     fingerprint: str | None = None,
     accept_certificate: bool = False,
-    project: str = "default",
 ) -> Host:
-    """Register a host or raise RegistrationError; on failure no Host row exists."""
+    """Register a host or raise RegistrationError; on failure no Host row exists.  A server
+    registered already (the same certificate) is refused, naming the host it is: every event
+    would otherwise show once per registration."""
     check_name_free(name)
     try:
         endpoint = parse_endpoint(url)
@@ -130,26 +131,43 @@ def register_host(
     if password and token:
         raise RegistrationError("give a trust password or a trust token, not both")
     if endpoint.is_unix:
-        return _register_unix(name, endpoint, project)
-    return _register_https(name, endpoint, password, token, fingerprint, accept_certificate, project)
+        return _register_unix(name, endpoint)
+    return _register_https(name, endpoint, password, token, fingerprint, accept_certificate)
 
 
-def _register_unix(name: str, endpoint: Endpoint, project: str) -> Host:
+def check_not_registered(fingerprint: str, endpoint: Endpoint) -> None:
+    """Refuse a server whose certificate a registered host already has."""
+    existing = Host.objects.filter(server_fingerprint=fingerprint).exclude(server_fingerprint="").first()
+    if existing is not None:
+        raise RegistrationError(
+            f"the server at {endpoint} is already registered as host {existing.name} "
+            f"(same certificate, sha256 {fingerprint}): refused"
+        )
+
+
+def _register_unix(name: str, endpoint: Endpoint) -> Host:
     if not os.path.exists(endpoint.address):
         raise RegistrationError(f"{endpoint.address} does not exist")
     if not _is_socket(endpoint.address):
         raise RegistrationError(f"{endpoint.address} is not a unix socket")
-    client = LXDClient(endpoint, project=project, label=name, timeout=(PROBE_TIMEOUT, PROBE_TIMEOUT))
+    client = LXDClient(endpoint, label=name, timeout=(PROBE_TIMEOUT, PROBE_TIMEOUT))
     try:
         info, _ = client.server()
     except LXDError as exc:
         raise RegistrationError(f"{endpoint.address}: {exc}") from exc
     if info.get("auth") != "trusted":
         raise RegistrationError(f"{endpoint.address} answered but does not trust this user")
-    return _save(Host(name=name, endpoint=endpoint.address, project=project, status=Host.Status.ONLINE))
+    # No certificate is pinned over a socket; the server's own, as it tells, names it.
+    fingerprint = normalise_fingerprint(
+        str((info.get("environment") or {}).get("certificate_fingerprint") or "")
+    )
+    host = Host(
+        name=name, endpoint=endpoint.address, server_fingerprint=fingerprint, status=Host.Status.ONLINE
+    )
+    return _save(host, endpoint)
 
 
-def _register_https(name, endpoint, password, token, fingerprint, accept_certificate, project) -> Host:
+def _register_https(name, endpoint, password, token, fingerprint, accept_certificate) -> Host:
     parsed_token = parse_trust_token(token) if token else None
     pem, seen = probe_certificate(endpoint)
     if parsed_token:
@@ -166,10 +184,11 @@ def _register_https(name, endpoint, password, token, fingerprint, accept_certifi
             )
     elif not accept_certificate:
         raise ConfirmationNeeded(seen, endpoint)
+    check_not_registered(seen, endpoint)  # before a password or token is spent on it
 
     client_cert = ClientCertificate.default()
     tls = TLSIdentity(pem, client_cert.certificate, client_cert.private_key_pem())
-    client = LXDClient(endpoint, tls=tls, project=project, label=name, timeout=(PROBE_TIMEOUT, 10.0))
+    client = LXDClient(endpoint, tls=tls, label=name, timeout=(PROBE_TIMEOUT, 10.0))
     try:
         info, _ = client.server()
         if info.get("auth") != "trusted":
@@ -201,18 +220,20 @@ def _register_https(name, endpoint, password, token, fingerprint, accept_certifi
         Host(
             name=name,
             endpoint=endpoint.address,
-            project=project,
             server_certificate=pem,
             server_fingerprint=seen,
             client_certificate=client_cert,
             status=Host.Status.ONLINE,
-        )
+        ),
+        endpoint,
     )
 
 
-def _save(host: Host) -> Host:
+def _save(host: Host, endpoint: Endpoint) -> Host:
     try:
         with transaction.atomic():
+            if host.server_fingerprint:
+                check_not_registered(host.server_fingerprint, endpoint)
             host.full_clean()
             host.save()
     except IntegrityError as exc:

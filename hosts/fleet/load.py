@@ -92,7 +92,8 @@ prefetches = _Prefetches()
 
 
 def _listing(client: LXDClient, recursion: int, timeout) -> list[dict]:
-    return client.instances(recursion=recursion, timeout=timeout)
+    """Every project the dashboard may see, in one listing: each instance names its project."""
+    return client.instances(recursion=recursion, timeout=timeout, all_projects=True)
 
 
 def load_fleet(hosts: list[Host], query: FleetQuery, user_id: int | None) -> FleetLoad:

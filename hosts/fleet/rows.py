@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
-from ..domain.ids import dom_id
+from ..domain.ids import instance_dom_id
 from ..lxd.network import global_addresses
 from ..lxd.sizes import human_bytes
 from ..lxd.timestamps import parse_time
@@ -48,6 +48,7 @@ def image_label(instance: dict) -> str:
 class InstanceRow:
     host_name: str
     name: str
+    project: str = "default"
     type: str = "container"
     status: str = ""
     created_at: datetime | None = None
@@ -73,6 +74,7 @@ class InstanceRow:
         row = cls(
             host_name=host_name,
             name=instance.get("name", ""),
+            project=instance.get("project") or "default",
             type=instance.get("type") or "container",
             status=(state or {}).get("status") or instance.get("status") or "",
             created_at=parse_time(instance.get("created_at")),
@@ -90,12 +92,15 @@ class InstanceRow:
 
     @property
     def dom_id(self) -> str:
-        return dom_id("instance", self.host_name, self.name)
+        return instance_dom_id(self.host_name, self.name, self.project)
 
     @property
     def key(self) -> str:
-        """What a bulk selection sends back: host/name (neither may contain a slash)."""
-        return f"{self.host_name}/{self.name}"
+        """What a bulk selection sends back: host/name, or host/project/name outside the
+        default project (none of them may contain a slash)."""
+        if self.project == "default":
+            return f"{self.host_name}/{self.name}"
+        return f"{self.host_name}/{self.project}/{self.name}"
 
     @property
     def status_key(self) -> str:
@@ -110,9 +115,11 @@ class InstanceRow:
         return self.ipv4 + self.ipv6
 
     def matches_text(self, text: str) -> bool:
-        """Name or host (known from the cheap listing)."""
+        """Name, host or project (known from the cheap listing)."""
         needle = text.lower()
-        return needle in self.name.lower() or needle in self.host_name.lower()
+        return (
+            needle in self.name.lower() or needle in self.host_name.lower() or needle in self.project.lower()
+        )
 
     def matches_ips(self, text: str) -> bool:
         needle = text.lower()
@@ -156,7 +163,7 @@ _fragments = _FragmentCache()
 
 def _row_key(row: InstanceRow) -> tuple:
     return (
-        row.host_name, row.name, row.type, row.status, row.created_at, row.image, row.has_state,
+        row.host_name, row.name, row.project, row.type, row.status, row.created_at, row.image, row.has_state,
         tuple(row.ipv4), tuple(row.ipv6), row.ips_more, row.memory_usage, row.snapshot_count, row.tentative,
         row.outcome, row.outcome_ok, row.gone,
     )  # fmt: skip
@@ -201,7 +208,8 @@ def render_cell(row: InstanceRow, cell: str, *, oob: bool = True) -> str:
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 SORT_KEYS = {
-    "host": lambda r: (r.host_name, r.name),
+    "host": lambda r: (r.host_name, r.project, r.name),
+    "project": lambda r: (r.project, r.host_name, r.name),
     "name": lambda r: (r.name.lower(), r.host_name),
     "type": lambda r: (r.type, r.name),
     "status": lambda r: (r.status_key, r.name),
@@ -220,6 +228,7 @@ class FleetQuery:
     q: str = ""
     status: str = ""
     host: str = ""
+    project: str = ""
     sort: str = "host"
     desc: bool = False
 
@@ -231,6 +240,7 @@ class FleetQuery:
             q=params.get("q", "").strip()[:100],
             status=status if status in STATUS_CHOICES else "",
             host=params.get("host", "").strip(),
+            project=params.get("project", "").strip()[:63],
             sort=sort if sort in SORT_KEYS else "host",
             desc=params.get("dir") == "desc",
         )
@@ -240,6 +250,7 @@ class FleetQuery:
             "q": self.q,
             "status": self.status,
             "host": self.host,
+            "project": self.project,
             "sort": self.sort,
             "dir": "desc" if self.desc else "asc",
         }
@@ -254,6 +265,8 @@ class FleetQuery:
         """Status is known from the cheap listing; the text may still match an IP later."""
         if self.status and row.status_key != self.status:
             return False
+        if self.project and row.project != self.project:
+            return False
         if self.q and not row.matches_text(self.q):
             if row.has_state:
                 return row.matches_ips(self.q)
@@ -262,6 +275,8 @@ class FleetQuery:
 
     def keep_with_state(self, row: InstanceRow) -> bool:
         if self.status and row.status_key != self.status:
+            return False
+        if self.project and row.project != self.project:
             return False
         return not self.q or row.matches_text(self.q) or row.matches_ips(self.q)
 

@@ -22,7 +22,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from ..domain.ids import dom_id
+from ..domain.ids import dom_id, instance_dom_id
 from ..fleet.rows import InstanceRow, render_instance_cell, render_instance_row, render_row
 from ..lxd.images import short_fingerprint
 from ..lxd.timestamps import parse_time
@@ -75,13 +75,23 @@ def _host(name: str) -> SimpleNamespace:
 
 def instance_status(message: dict) -> list[str]:
     """First push: the status cell alone, from what the event said (no LXD call)."""
-    instance = {"name": message["instance"], "status": message["status"]}
+    instance = {
+        "name": message["instance"],
+        "status": message["status"],
+        "project": message.get("project", "default"),
+    }
     return [render_instance_cell(_host(message["host"]), instance, None, "status")]
 
 
 def instance_gone(message: dict, can_operate: bool) -> list[str]:
     """The row stays, marked gone, as the fleet shows an instance LXD no longer knows."""
-    row = InstanceRow(message["host"], message["instance"], status="unknown", gone=True)
+    row = InstanceRow(
+        message["host"],
+        message["instance"],
+        project=message.get("project", "default"),
+        status="unknown",
+        gone=True,
+    )
     return [render_row(row, can_operate=can_operate, oob=True)]
 
 
@@ -95,7 +105,8 @@ def instance_state(message: dict, can_operate: bool) -> list[str]:
     row = render_instance_row(host, data, data.get("state"), can_operate=can_operate)
     return [
         format_html(
-            '<tr id="{}" hx-swap-oob="delete"></tr>', dom_id("instance", message["host"], message["instance"])
+            '<tr id="{}" hx-swap-oob="delete"></tr>',
+            instance_dom_id(message["host"], message["instance"], message.get("project", "default")),
         ),
         format_html('<tbody hx-swap-oob="beforeend:#fleet-table tbody">{}</tbody>', mark_safe(row)),  # noqa: S308
     ]

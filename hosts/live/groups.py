@@ -6,9 +6,9 @@ event as such.
     HOSTS                 host.status       {host, status, detail}
                           host.synced       {host, watching_since}   the relay caught up with
                                                                      the host (after each connect)
-    host_group(name)      instance.status   {host, instance, status, action}      first push, no LXD call
-                          instance.state    {host, instance, data, new}            second push: one instance
-                          instance.gone     {host, instance}
+    host_group(name)      instance.status   {host, project, instance, status, action}  first push, no LXD call
+                          instance.state    {host, project, instance, data, new}  second push: one instance
+                          instance.gone     {host, project, instance}
                           operation.update  operation_message(): an operation, live or from the
                                             task log, in one shape
     RELAY                 hosts.changed     {}  (the relay re-reads the host list)

@@ -73,9 +73,9 @@ class HostRelay:
         self.watching_since: float | None = None
         self.client = None  # the current connection's LXDClient (state fetches use it)
         self.operations = OperationTracker(self.name, send=self.send, note=note)
-        self.instances = InstanceTracker(
-            send=self.send, spawn=self.spawn, fetch=self.fetch, busy=self.operations.busy
-        )
+        # One tracker per LXD project (instance names are unique within one): the events
+        # stream covers every project the certificate may see, each event naming its own.
+        self.trackers: dict[str, InstanceTracker] = {}
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
         # Messages leave in the order events were applied, whatever the channel layer
@@ -154,7 +154,7 @@ class HostRelay:
 
     async def _session(self) -> None:
         client = self.client = await _in_thread(self.host.client, timeout=(3.0, 30.0))
-        uri, kwargs = await _in_thread(client.websocket_target, events_path(self.host.project))
+        uri, kwargs = await _in_thread(client.websocket_target, events_path(all_projects=True))
         stream = await open_events(uri, kwargs, label=self.name, fingerprint=self.host.server_fingerprint)
         self.connections += 1
         self.local_address = stream.local_address
@@ -185,29 +185,49 @@ class HostRelay:
         if children:
             await asyncio.gather(*children, return_exceptions=True)
 
+    def instances(self, project: str = "default") -> InstanceTracker:
+        """The tracker of one project's instances (made when the project first shows)."""
+        tracker = self.trackers.get(project)
+        if tracker is None:
+
+            def send(message: dict, group: str | None = None) -> None:
+                message["project"] = project
+                self.send(message, group)
+
+            async def fetch(name: str) -> dict | None:
+                return await _in_thread(self.client.in_project(project).instance_or_none, name)
+
+            tracker = InstanceTracker(send=send, spawn=self.spawn, fetch=fetch, busy=self.operations.busy)
+            # A project that shows after the first look: what it holds is news to the pages.
+            tracker.baselined = any(t.baselined for t in self.trackers.values())
+            self.trackers[project] = tracker
+        return tracker
+
     def handle(self, event: Operation | Lifecycle) -> None:
         """Apply one event; sends go out as tasks so reading never waits on them."""
         if isinstance(event, Lifecycle):
-            self.instances.on_lifecycle(event)
+            self.instances(event.project).on_lifecycle(event)
         else:
             self.operations.on_update(event)
             if event.is_final:
                 for name in event.instances:
-                    self.instances.refresh(name)
-
-    async def fetch(self, name: str) -> dict | None:
-        """One instance with its state and snapshots, None if it is gone."""
-        return await _in_thread(self.client.instance_or_none, name)
+                    self.instances(event.project).refresh(name)
 
     async def resync(self) -> None:
         started = time.monotonic()
         try:
-            statuses = await _in_thread(self.client.instance_statuses)
+            listing = await _in_thread(self.client.instances, 1, all_projects=True)
             operations = await _in_thread(self.client.operations)
         except LXDError as exc:
             log.warning("resync of %s failed: %s", self.name, exc)
             return
-        self.instances.resync(statuses, started)
+        statuses: dict[str, dict[str, str]] = {project: {} for project in self.trackers}
+        for instance in listing:
+            statuses.setdefault(instance.get("project") or "default", {})[instance["name"]] = instance.get(
+                "status", ""
+            )
+        for project, found in statuses.items():
+            self.instances(project).resync(found, started)
         for op in operations:
             self.operations.on_update(op.without_secrets())
         lost = await in_thread(tasklog.mark_lost, self.name, {op.id for op in operations})
@@ -232,7 +252,7 @@ class Relay:
 
     @staticmethod
     def _key(host: Host) -> tuple:
-        return (host.pk, host.endpoint, host.project, host.server_fingerprint, host.client_certificate_id)
+        return (host.pk, host.endpoint, host.server_fingerprint, host.client_certificate_id)
 
     def notify_hosts_changed(self) -> None:
         """Thread-safe: re-read the host list now."""

@@ -38,6 +38,8 @@ from .names import check_path
 from .networks import NetworksAPI
 from .operation import Operation
 from .operations import OperationsAPI
+from .profiles import ProfilesAPI
+from .projects import ProjectsAPI
 from .resources import ResourcesAPI
 from .storage import StorageAPI
 from .trust import TrustAPI
@@ -132,6 +134,8 @@ def forget_sessions() -> None:
 
 class LXDClient(
     InstancesAPI,
+    ProfilesAPI,
+    ProjectsAPI,
     ImagesAPI,
     NetworksAPI,
     StorageAPI,
@@ -159,6 +163,17 @@ class LXDClient(
         self.label = label or str(self.endpoint)
         self.timeout = timeout
         self.max_body = max_body
+
+    def in_project(self, project: str) -> LXDClient:
+        """The same host, with requests scoped to another project."""
+        return LXDClient(
+            self.endpoint,
+            tls=self.tls,
+            project=project,
+            label=self.label,
+            timeout=self.timeout,
+            max_body=self.max_body,
+        )
 
     # -- transport ---------------------------------------------------------------------
 

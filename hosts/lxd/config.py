@@ -1,4 +1,4 @@
-"""LXD configuration keys: which ones bear a secret.
+"""LXD configuration keys: which ones bear a secret, which take effect only on a restart.
 
 Server keys (`config` of GET /1.0): LXD 5.0.2 hides only `core.trust_password` (it answers
 "true"); `maas.api.key`, `candid.api.key`, `rbac.agent.private_key` and, in later releases,
@@ -48,3 +48,48 @@ def redact_lxc_environment(text: str, mask: str) -> str:
         return f"{match.group(1)}{match.group(2)}={mask}"
 
     return _LXC_ENVIRONMENT.sub(masked, text)
+
+
+# -- which instance keys take effect only when the instance (re)starts --------------------------
+# From LXD 5.0's instance options ("Live update: no"), checked on the lab for two of them: a new
+# `limits.kernel.nofile` shows in the container's /proc/1/limits only after a restart, while
+# `limits.memory` moves the running container's cgroup at once.  cloud-init.* is read from the
+# seed LXD writes at start (a change gives the instance a new cloud-init instance-id).
+_RESTART_PREFIXES = (
+    "limits.kernel.",
+    "linux.sysctl.",
+    "nvidia.",
+    "cloud-init.",
+    "security.idmap.",
+    "raw.idmap",
+    "raw.lxc",
+    "raw.qemu",
+    "raw.seccomp",
+)
+_RESTART_KEYS = frozenset(
+    {
+        "security.privileged",
+        "security.devlxd",
+        "security.devlxd.images",
+        "security.secureboot",
+        "security.agent.metrics",
+        "limits.memory.hugepages",
+        "migration.stateful",
+        "agent.nic_config",
+    }
+)
+# security.syscalls.* need a restart, but for these three LXD applies at once.
+_LIVE_SYSCALL_KEYS = frozenset(
+    {
+        "security.syscalls.intercept.mount.allowed",
+        "security.syscalls.intercept.mount.fuse",
+        "security.syscalls.intercept.mount.shift",
+    }
+)
+
+
+def needs_restart(key: str) -> bool:
+    """Whether a running instance picks up a change of `key` only once restarted."""
+    if key in _RESTART_KEYS or key.startswith(_RESTART_PREFIXES):
+        return True
+    return key.startswith("security.syscalls.") and key not in _LIVE_SYSCALL_KEYS

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -42,6 +42,7 @@ class Lifecycle:
     name: str  # the object's name; an instance snapshot is "c1/s1"
     old_name: str = ""  # renames
     requestor: str = ""  # "user@address" when LXD tells (it often does not)
+    project: str = "default"
 
     @property
     def instance(self) -> str:
@@ -56,8 +57,9 @@ def parse_event(raw: Any) -> Operation | Lifecycle | None:
         return None
     meta = raw["metadata"]
     ts = timestamp_ns(str(raw.get("timestamp") or ""))
+    project = str(raw.get("project") or "default")
     if raw.get("type") == "operation":
-        return Operation.from_lxd(meta, ts, keep_metadata=False)
+        return replace(Operation.from_lxd(meta, ts, keep_metadata=False), project=project)
     if raw.get("type") == "lifecycle":
         obj = object_of(str(meta.get("source") or ""))
         if obj is None:
@@ -72,6 +74,7 @@ def parse_event(raw: Any) -> Operation | Lifecycle | None:
             name=obj[1],
             old_name=str(context.get("old_name") or ""),
             requestor=who,
+            project=project,
         )
     return None
 
@@ -107,8 +110,12 @@ class EventStream:
         await self.connection.close()
 
 
-def events_path(project: str = "default") -> str:
+def events_path(project: str = "default", *, all_projects: bool = False) -> str:
+    """The events URL of one project, or of every project the certificate may see (each
+    event then names its project)."""
     path = f"/1.0/events?type={EVENT_TYPES}"
+    if all_projects:
+        return path + "&all-projects=true"
     if project and project != "default":
         path += "&project=" + quote(project, safe="")
     return path
@@ -118,7 +125,7 @@ async def open_events(
     uri: str, connect_kwargs: dict, *, label: str, fingerprint: str = "", open_timeout: float = 5.0
 ) -> EventStream:
     """Connect to a host's event stream.  `uri, connect_kwargs` come from
-    `LXDClient.websocket_target(events_path(project))` (built off the event loop: it
+    `LXDClient.websocket_target(events_path(...))` (built off the event loop: it
     loads the client key).  Failures become the same LXDError classes as HTTP calls."""
     connection = await connect_websocket(
         uri,

@@ -28,10 +28,19 @@ class InstancesAPI:
 
     # -- reading -----------------------------------------------------------------------
 
-    def instances(self, recursion: int = 1, timeout: Any = None) -> list[dict]:
-        """All instances of the project. recursion=1 is cheap (database only); recursion=2 adds
-        every instance's state and snapshots and costs a state query per running instance."""
-        return self.get("/1.0/instances", params={"recursion": recursion}, timeout=timeout) or []
+    def instances(self, recursion: int = 1, timeout: Any = None, *, all_projects: bool = False) -> list[dict]:
+        """All instances of the project (of every project the certificate may see, with
+        `all_projects`: each names its `project`). recursion=1 is cheap (database only);
+        recursion=2 adds every instance's state and snapshots and costs a state query per
+        running instance."""
+        if not all_projects:
+            return self.get("/1.0/instances", params={"recursion": recursion}, timeout=timeout) or []
+        params = {"recursion": recursion, "all-projects": "true"}
+        found = self.get("/1.0/instances", params=params, timeout=timeout, project_scoped=False) or []
+        for instance in found:
+            if isinstance(instance, dict):
+                instance.setdefault("project", "default")
+        return found
 
     def instance(self, name: str, timeout: Any = None) -> dict:
         """One instance with its state and snapshots (instance_get_full, in 5.0.2)."""
@@ -75,9 +84,6 @@ class InstancesAPI:
             response.close()
         return data.decode("utf-8", errors="replace"), truncated
 
-    def profiles(self) -> list[str]:
-        return sorted(name_from_url(url) for url in self.get("/1.0/profiles") or [])
-
     # -- writing (each returns the Operation; follow it with self.wait) -----------------
 
     def create_instance(self, body: dict) -> Operation:
@@ -108,6 +114,12 @@ class InstancesAPI:
         body = {key: instance[key] for key in PUT_FIELDS if key in instance}
         headers = {"If-Match": etag} if etag else {}
         return self.start("PUT", f"/1.0/instances/{_q(name)}", body, headers=headers)
+
+    def patch_instance(self, name: str, changes: dict, etag: str = "") -> None:
+        """Merge `changes` into the instance (sync): config keys given are set ("" unsets),
+        `description` replaced; refused (412) if an ETag is given and has moved."""
+        headers = {"If-Match": etag} if etag else {}
+        self.call("PATCH", f"/1.0/instances/{_q(name)}", json_body=changes, headers=headers)
 
     def delete_instance(self, name: str) -> Operation:
         return self.start("DELETE", f"/1.0/instances/{_q(name)}", None)

@@ -1,5 +1,5 @@
-"""LXD's names, each rule once: instances, snapshots, profiles, log files, operation ids, images,
-networks, storage pools and volumes.
+"""LXD's names, each rule once: instances, snapshots, profiles, projects, log files, operation
+ids, images, networks, storage pools and volumes.
 
 A name that reaches a URL path must be checked first: `quote()` leaves `.` and `..` alone, and
 urllib3 removes dot segments, so a snapshot named `..` would turn
@@ -124,6 +124,16 @@ STORAGE_VOLUME = NameRule(
     "storage volume name",
     "Volume names have 1 to 200 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
     lambda name: bool(_VOLUME_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+
+# LXD refuses '/', spaces, '_', quotes and '*' in project names; the dashboard keeps to names
+# that read plainly in a URL's ?project= and in `lxc --project`.
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")
+PROJECT = NameRule(
+    "project name",
+    "Project names have 1 to 63 letters, digits, '-' or '.', starting with a letter or a digit.",
+    lambda name: bool(_PROJECT_RE.match(name)),
 )
 
 

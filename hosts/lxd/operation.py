@@ -188,6 +188,7 @@ class Operation:
     may_cancel: bool = False
     err: str = ""
     exit_code: int | None = None  # an exec's `return`
+    project: str = "default"  # known from events (LXD says it next to the operation)
     metadata: dict = field(default_factory=dict, repr=False, compare=False)  # secrets: see above
 
     @classmethod

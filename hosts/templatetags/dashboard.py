@@ -1,7 +1,10 @@
 from ..domain.ids import register
 from ..lxd.timestamps import parse_time
+from ..views.common import project_url
 
 # {% load dashboard %} then {% dom_id "instance" host name %}
+# and {% project_url "instance-files" host.name name project=row.project path="/etc" %}
+register.simple_tag(project_url, name="project_url")
 
 
 @register.filter

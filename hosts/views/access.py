@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import parse_qs
 
 from django.shortcuts import get_object_or_404, render
 
 from ..domain.audit import record
+from ..domain.projects import project_error
 from ..domain.roles import ADMIN, OPERATOR, RANK, VIEWER, has_role, user_role
 from ..lxd.errors import UserError
-from ..lxd.names import NameRule
+from ..lxd.names import PROJECT, NameRule
 from ..models import Host
 
 
@@ -74,6 +76,14 @@ def name_refusal(request, rules: dict[str, NameRule], kwargs: dict):
     return None
 
 
+def socket_project(scope) -> str:
+    """The LXD project a websocket's URL names (`?project=`, else `default`); InvalidName (a
+    400) for a name that breaks the rule."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    project = (query.get("project") or [""])[-1]
+    return PROJECT.check(project) if project else "default"
+
+
 def requested_host(name: str) -> Host:
     """The host a URL names (with its client certificate), or 404."""
     return get_object_or_404(Host.objects.select_related("client_certificate"), name=name)
@@ -83,20 +93,28 @@ def host_view(role: str = VIEWER, *, on_error: Callable | None = None, **names: 
     """The one wrapper of views that act on the host their URL names (keyword `host`).
 
     In order: the role (403, a refused write audited), the LXD names the URL carries
-    (keyword -> rule: 400 naming the rule), the host (404); the view receives the Host.
+    (keyword -> rule: 400 naming the rule), the host (404); the view receives the Host,
+    scoped to the LXD project the query names (`?project=`, else `default`).
     A UserError the view raises becomes `on_error(request, host, exc, **kwargs)`, or the
-    error page."""
+    error page; where the project is the reason (it does not exist, or the dashboard may not
+    see it), the message says so."""
 
     def decorator(view):
         @wraps(view)
         def wrapped(request, host: str, **kwargs):
             refused = refusal(request, role, view.__name__) or name_refusal(request, names, kwargs)
+            project = request.GET.get("project") or ""
+            if refused is None and project:
+                refused = name_refusal(request, {"project": PROJECT}, {"project": project})
             if refused is not None:
                 return refused
             host_obj = requested_host(host)
+            if project:
+                host_obj = host_obj.in_project(project)
             try:
                 return view(request, host_obj, **kwargs)
             except UserError as exc:
+                exc = project_error(host_obj, exc)
                 if on_error is not None:
                     return on_error(request, host_obj, exc, **kwargs)
                 return error_page(request, exc, title=f"{host_obj.name}: refused")

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from urllib.parse import urlencode
 
 from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 
 from ..concurrency import in_thread, parallel
 from ..domain.config_view import config_value
 from ..models import Host
+
+
+def project_url(viewname: str, *args, project: str = "default", **query) -> str:
+    """The URL of a page about something in an LXD project: `?project=` names it unless it is
+    the default one (what a URL without it means), then any other query parameters."""
+    params = {k: v for k, v in query.items() if v not in (None, "")}
+    if project and project != "default":
+        params = {"project": project, **params}
+    url = reverse(viewname, args=args)
+    return f"{url}?{urlencode(params, safe='/')}" if params else url
 
 
 def parallel_clients(hosts: list[Host], ask: Callable) -> list[tuple[Host, object]]:

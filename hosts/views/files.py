@@ -8,7 +8,6 @@ goes over a websocket (hosts/upload_consumer.py) so nothing is held whole anywhe
 from __future__ import annotations
 
 import codecs
-from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +15,6 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ..domain import paths, uploads
@@ -26,7 +24,7 @@ from ..lxd.errors import LXDError, UserError
 from ..lxd.names import INSTANCE
 from ..models import Host
 from .access import host_view
-from .common import streamed_download
+from .common import project_url, streamed_download
 
 CHUNK = 1024 * 1024
 
@@ -61,11 +59,11 @@ def _path(value: str | None) -> str:
 
 
 def files_url(host: Host, name: str, path: str) -> str:
-    return reverse("instance-files", args=[host.name, name]) + "?path=" + quote(path, safe="/")
+    return project_url("instance-files", host.name, name, project=host.project, path=path)
 
 
 def instance_url(host: Host, name: str) -> str:
-    return reverse("instance-detail", args=[host.name, name])
+    return project_url("instance-detail", host.name, name, project=host.project)
 
 
 def _owner_names(client, name: str) -> dict[str, dict[int, str]]:

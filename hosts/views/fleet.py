@@ -28,6 +28,7 @@ from .access import host_view
 ROWS_MARKER = "<!--fleet-rows-->"
 COLUMNS = [
     ("host", "Host"),
+    ("project", "Project"),
     ("name", "Name"),
     ("type", "Type"),
     ("status", "Status"),
@@ -53,6 +54,11 @@ def fleet(request):
         "rows": load.rows,
         "query": query,
         "host_names": host_names,
+        # every project the listings show, and the one asked for even if none has it now
+        "project_names": sorted(
+            {i.get("project") or "default" for listing in load.listings for i in listing.instances}
+            | ({query.project} if query.project else set())
+        ),
         "status_choices": STATUS_CHOICES,
         "columns": [(key, label, _sort_params(query, key)) for key, label in COLUMNS],
         "state_sort": query.sort in STATE_SORTS,
@@ -92,6 +98,8 @@ def fleet_state(request, host: Host):
     parts = []
     for instance in instances:
         row = InstanceRow.from_lxd(host.name, instance)
+        if query.project and row.project != query.project:
+            continue  # never on this page
         if not query.q or row.matches_text(query.q):
             if not query.status or row.status_key == query.status:
                 parts.extend(render_cell(row, cell) for cell in STATE_CELLS)

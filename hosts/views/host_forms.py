@@ -21,7 +21,6 @@ class HostAddForm(forms.Form):
     auth = forms.ChoiceField(choices=AUTH_CHOICES, initial="password", widget=forms.RadioSelect)
     # Never rendered back into a page: the confirmation step keeps it server-side (views/hosts.py).
     secret = forms.CharField(label="Password or token", required=False, widget=forms.PasswordInput)
-    project = forms.CharField(max_length=63, initial="default")
     fingerprint = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean(self):

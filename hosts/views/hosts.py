@@ -90,7 +90,6 @@ def _register(request, data: dict, fingerprint: str | None):
             password=secret if data["auth"] == "password" else None,
             token=secret if data["auth"] == "token" else None,
             fingerprint=fingerprint,
-            project=data["project"] or "default",
         )
     except ConfirmationNeeded:
         raise
@@ -110,7 +109,7 @@ def _confirm_page(request, data: dict, fingerprint: str, endpoint, pending: str)
         "confirm": PendingHostForm(initial={"pending": pending}),
         "confirm_fingerprint": fingerprint,
         "endpoint": endpoint,
-        "summary": [("Name", data["name"]), ("Project", data["project"] or "default"), ("Trust", auth)],
+        "summary": [("Name", data["name"]), ("Trust", auth)],
     }
     return render(request, "hosts/host_add.html", context)
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from django import forms
 
 from ..domain.actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
-from ..lxd.names import INSTANCE, PROFILE
+from ..lxd.names import INSTANCE, PROFILE, PROJECT
 from .fields import ConfigField, DevicesField
 
 
 class InstanceCreateForm(forms.Form):
     host = forms.ChoiceField(label="Host")
+    project = forms.CharField(
+        max_length=63, initial="default", required=False, help_text="the LXD project to create it in"
+    )
     name = forms.CharField(max_length=100, help_text="letters, digits and hyphens; starts with a letter")
     image = forms.CharField(max_length=200, help_text="an alias (e.g. busybox) or a fingerprint")
     image_host = forms.ChoiceField(label="Image from", required=False)
@@ -37,6 +40,12 @@ class InstanceCreateForm(forms.Form):
         if error := INSTANCE.error(name):
             raise forms.ValidationError(error)
         return name
+
+    def clean_project(self) -> str:
+        project = self.cleaned_data["project"].strip() or "default"
+        if error := PROJECT.error(project):
+            raise forms.ValidationError(error)
+        return project
 
     def clean_profiles(self) -> list[str] | None:
         names = [p.strip() for p in self.cleaned_data["profiles"].split(",") if p.strip()]
@@ -69,14 +78,17 @@ class ActionForm(forms.Form):
 class BulkForm(ActionForm):
     action = forms.ChoiceField(choices=[(a, a) for a in BULK_ACTIONS])
 
-    def selection(self, data) -> list[tuple[str, str]]:
-        """The selected rows as (host, name); malformed entries are reported, not dropped."""
-        picked: list[tuple[str, str]] = []
+    def selection(self, data) -> list[tuple[str, str, str]]:
+        """The selected rows as (host, project, name), from host/name or host/project/name;
+        malformed entries are reported, not dropped."""
+        picked: list[tuple[str, str, str]] = []
         for value in data.getlist("sel"):
-            host, sep, name = value.partition("/")
-            if not sep or not host or not name:
+            parts = value.split("/")
+            if len(parts) == 2:
+                parts.insert(1, "default")
+            if len(parts) != 3 or not all(parts) or PROJECT.error(parts[1]):
                 raise forms.ValidationError(f"{value!r} is not a host/instance selection")
-            picked.append((host, name))
+            picked.append((parts[0], parts[1], parts[2]))
         if not picked:
             raise forms.ValidationError("Select at least one instance.")
         return list(dict.fromkeys(picked))

@@ -29,6 +29,7 @@ from ..lxd.instances import STATE_ACTIONS
 from ..lxd.names import INSTANCE, LOG_FILE
 from ..models import Host
 from .access import error_page, host_view, role_required
+from .common import project_url
 from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 
 # Writes answer 202 at once; reading the instance back with its state can take a moment
@@ -56,7 +57,9 @@ def instance_row(request, host: Host, name: str):
     instance = host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
     if instance is None:
         gone = f"{name} no longer exists on {host.name}"
-        row = InstanceRow(host.name, name, status="unknown", gone=True, outcome=gone, outcome_ok=False)
+        row = InstanceRow(
+            host.name, name, project=host.project, status="unknown", gone=True, outcome=gone, outcome_ok=False
+        )
         return HttpResponse(render_row(row, can_operate=False), status=404)
     row = InstanceRow.from_lxd(host.name, instance)
     return HttpResponse(render_row(row, can_operate=has_role(request.user, OPERATOR)))
@@ -79,7 +82,7 @@ def _result_row(result: ActionResult) -> InstanceRow:
     if result.instance is not None:
         row = InstanceRow.from_lxd(result.host_name, result.instance)
     else:
-        row = InstanceRow(result.host_name, result.name, status="unknown")
+        row = InstanceRow(result.host_name, result.name, project=result.project, status="unknown")
     row.gone = result.gone
     row.outcome, row.outcome_ok = result.message, result.ok
     if not result.ok and "running" in row.outcome.lower() and result.action == "delete":
@@ -109,7 +112,7 @@ def _action_response(request, host: Host, result: ActionResult):
         default = (
             reverse("home")
             if result.action == "delete"
-            else reverse("instance-detail", args=[host.name, result.name])
+            else project_url("instance-detail", host.name, result.name, project=host.project)
         )
         return redirect(_next_url(request, default))
     title = f"Could not {result.action} {result.name} on {host.name}"
@@ -187,18 +190,18 @@ def instance_bulk(request):
     hosts = {
         h.name: h
         for h in Host.objects.select_related("client_certificate").filter(
-            name__in={host_name for host_name, _ in picked}
+            name__in={host_name for host_name, _, _ in picked}
         )
     }
     clients = {name: host.client(timeout=ACTION_TIMEOUT) for name, host in hosts.items()}
     jobs = []
-    for host_name, name in picked:
+    for host_name, project, name in picked:
         if host_name not in clients:
             jobs.append((UserError(f"no registered host named {host_name}", 404), host_name, name))
         elif error := INSTANCE.error(name):
             jobs.append((UserError(error, 400), host_name, name))
         else:
-            jobs.append((clients[host_name], host_name, name))
+            jobs.append((clients[host_name].in_project(project), host_name, name))
     results = perform_many(jobs, req)
     for result in results:
         audit_result(request, hosts.get(result.host_name) or result.host_name, result)
@@ -249,7 +252,7 @@ def instance_create(request):
         return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=400)
     data = form.cleaned_data
     by_name = {host.name: host for host in hosts}
-    host = by_name[data["host"]]
+    host = by_name[data["host"]].in_project(data["project"])
     spec = CreateSpec(
         name=data["name"],
         image=data["image"].strip(),
@@ -276,4 +279,4 @@ def instance_create(request):
     else:
         started = " and started" if spec.start else ""
         messages.success(request, f"{spec.name} created on {host.name}{started}.")
-    return redirect("instance-detail", host=host.name, name=spec.name)
+    return redirect(project_url("instance-detail", host.name, spec.name, project=host.project))

@@ -20,6 +20,7 @@ from ..lxd.names import INSTANCE, SNAPSHOT
 from ..lxd.timestamps import parse_time
 from ..models import Host
 from .access import error_page, host_view, refusal
+from .common import project_url
 from .files import instance_url
 
 
@@ -80,7 +81,7 @@ def _done(request, host: Host, name: str, outcome: str):
     if request.htmx:
         return _panel(request, host, name, outcome=outcome)
     messages.success(request, outcome)
-    return redirect("instance-snapshots", host.name, name)
+    return redirect(project_url("instance-snapshots", host.name, name, project=host.project))
 
 
 @require_http_methods(["GET", "POST"])

@@ -40,6 +40,7 @@ from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 from ..lxd.errors import UserError
 from ..lxd.names import NameRule
 from ..models import AuditEntry, Host
+from .access import socket_project
 
 FRAME = 1024 * 1024  # at most daphne's websocket_max_message_size (1 MiB by default); the page's JS agrees
 WINDOW = 4 * FRAME  # the page's script keeps at most this much unacknowledged
@@ -110,7 +111,7 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
         )
         if host is None:
             raise UserError(f"There is no host named {kwargs['host']}.", 404)
-        return Job(host, size, target, upload)
+        return Job(host.in_project(socket_project(self.scope)), size, target, upload)
 
     # -- the protocol -------------------------------------------------------------------
 

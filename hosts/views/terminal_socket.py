@@ -35,9 +35,11 @@ from ..domain.roles import OPERATOR, has_role
 from ..domain.terminal import CONSOLE, TerminalRefused, TerminalRequest
 from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 from ..lxd import LXDError
+from ..lxd.errors import UserError
 from ..lxd.exec import TerminalSocket, attach
 from ..lxd.names import INSTANCE
 from ..models import Host
+from .access import socket_project
 
 log = logging.getLogger(__name__)
 
@@ -194,11 +196,17 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         if (error := INSTANCE.error(self.instance)) is not None:
             await _db(terminal_sessions.audit_refused)(user, self.host_name, self.instance, mode, error)
             raise TerminalRefused(error, 400)
+        try:
+            project = socket_project(self.scope)
+        except UserError as exc:
+            await _db(terminal_sessions.audit_refused)(user, self.host_name, self.instance, mode, exc.message)
+            raise TerminalRefused(exc.message, 400) from exc
         self.host = await _db(_host)(self.host_name)
         if self.host is None:
             message = f"There is no host named {self.host_name}."
             await _db(terminal_sessions.audit_refused)(user, self.host_name, self.instance, mode, message)
             raise TerminalRefused(message, 404)
+        self.host = self.host.in_project(project)
         try:
             self.ticket = terminal_sessions.SESSIONS.claim(user.pk, self.host_name, self.instance)
         except TerminalRefused as exc:

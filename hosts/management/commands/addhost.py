@@ -19,7 +19,6 @@ class Command(BaseCommand):
             action="store_true",
             help="trust whatever certificate the server presents (first use)",
         )
-        parser.add_argument("--project", default="default", help="LXD project (default: default)")
 
     def handle(self, *args, **opts):
         try:
@@ -30,7 +29,6 @@ class Command(BaseCommand):
                 token=opts["token"],
                 fingerprint=opts["fingerprint"],
                 accept_certificate=opts["accept_certificate"],
-                project=opts["project"],
             )
         except ConfirmationNeeded as exc:
             raise CommandError(

@@ -6,6 +6,7 @@ from .views import (
     fleet,
     hosts,
     images,
+    instance_config,
     instances,
     networks,
     operations,
@@ -31,7 +32,7 @@ urlpatterns = [
     path("hosts/<slug:host>/config/", hosts.host_config, name="host-config"),
     path("hosts/<slug:host>/remove/", hosts.host_remove, name="host-remove"),
     path("hosts/<slug:host>/repin/", hosts.host_repin, name="host-repin"),
-    path("hosts/<slug:host>/profiles/", hosts.host_profiles, name="host-profiles"),
+    path("hosts/<slug:host>/operator-profiles/", hosts.host_profiles, name="host-profiles"),
     # Instances (names are checked against LXD's rule in the views, for a clear 400)
     path("instances/create/", instances.instance_create, name="instance-create"),
     path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),
@@ -48,6 +49,17 @@ urlpatterns = [
         instances.instance_log,
         name="instance-log",
     ),
+    # an instance's configuration (the editor), devices, description and user keys
+    path(instance + "config/", instance_config.instance_config, name="instance-config"),
+    path(
+        instance + "config/preview/", instance_config.instance_config_preview, name="instance-config-preview"
+    ),
+    path(
+        instance + "devices/<str:device>/remove/",
+        instance_config.instance_device_remove,
+        name="instance-device-remove",
+    ),
+    path(instance + "meta/", instance_config.instance_meta_edit, name="instance-meta"),
     # Operations
     path("operations/", operations.operation_list, name="operation-list"),
     path("operations/<slug:host>/<str:op_id>/cancel/", operations.operation_cancel, name="operation-cancel"),

@@ -80,6 +80,7 @@ def _devices(instance: dict) -> list[dict]:
             "name": name,
             "type": (spec or {}).get("type", ""),
             "source": "instance" if name in local else "profile",
+            "own": name in local,
             "settings": sorted((k, v) for k, v in (spec or {}).items() if k != "type"),
             # the network a nic is on (managed: network=; bridged: parent=), linked by the page
             "network": (spec or {}).get("network") or (spec or {}).get("parent") or ""
@@ -135,6 +136,10 @@ def detail_context(host, instance: dict, logs: list[str], user) -> dict:
             user,
             local=instance.get("config") or {},
         ),
+        # the instance's own user.* keys, edited inline on the page
+        "user_keys": [
+            entry for entry in config_entries(instance.get("config"), user) if entry.key.startswith("user.")
+        ],
         "devices": _devices(instance),
         "snapshots": _snapshots(instance),
         "logs": logs,

@@ -1,11 +1,14 @@
 """Form fields for what people type as text: config as `key = value` lines, devices as
-`lxc config device add` lines.  Every form that takes them uses these (one parser each)."""
+`lxc config device add` lines, profile lists.  Every form that takes them uses these (one
+parser each), and the `*_to_text` functions write what they read."""
 
 from __future__ import annotations
 
 import shlex
 
 from django import forms
+
+from ..lxd.names import DEVICE, PROFILE
 
 
 def _lines(text: str):
@@ -53,6 +56,8 @@ class DevicesField(forms.CharField):
             if len(words) < 2 or "=" in words[0] or "=" in words[1]:
                 raise forms.ValidationError(f"line {number}: expected NAME TYPE key=value ...")
             name, kind = words[0], words[1]
+            if error := DEVICE.error(name):
+                raise forms.ValidationError(f"line {number}: {error}")
             if name in devices:
                 raise forms.ValidationError(f"line {number}: device {name} is given twice")
             device = {"type": kind}
@@ -63,3 +68,32 @@ class DevicesField(forms.CharField):
                 device[key] = text
             devices[name] = device
         return devices
+
+
+def devices_to_text(devices: dict) -> str:
+    """Devices as DevicesField reads them back: `NAME TYPE key=value ...`, quoted where needed."""
+    lines = []
+    for name, spec in sorted((devices or {}).items()):
+        spec = dict(spec or {})
+        words = [name, str(spec.pop("type", "") or "none")]
+        words += [f"{key}={value}" for key, value in sorted(spec.items())]
+        lines.append(" ".join(shlex.quote(word) for word in words))
+    return "\n".join(lines)
+
+
+class ProfilesField(forms.CharField):
+    """A profile list, comma-separated, in order -> [name, ...] (each checked against LXD's rule)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", 2000)
+        super().__init__(**kwargs)
+
+    def clean(self, value) -> list[str]:
+        names = [p.strip() for p in (super().clean(value) or "").split(",") if p.strip()]
+        for name in names:
+            if error := PROFILE.error(name):
+                raise forms.ValidationError(error)
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("a profile is listed twice")
+        return names

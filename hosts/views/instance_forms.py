@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 
 from ..domain.actions import BULK_ACTIONS, DEFAULT_GRACE, MAX_GRACE
-from ..lxd.names import INSTANCE, PROFILE, PROJECT
-from .fields import ConfigField, DevicesField
+from ..lxd.names import INSTANCE, PROJECT
+from .fields import ConfigField, DevicesField, ProfilesField
 
 
 class InstanceCreateForm(forms.Form):
@@ -17,9 +17,7 @@ class InstanceCreateForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="letters, digits and hyphens; starts with a letter")
     image = forms.CharField(max_length=200, help_text="an alias (e.g. busybox) or a fingerprint")
     image_host = forms.ChoiceField(label="Image from", required=False)
-    profiles = forms.CharField(
-        required=False, initial="default", help_text="comma-separated; empty: LXD's default profile"
-    )
+    profiles = ProfilesField(initial="default", help_text="comma-separated; empty: LXD's default profile")
     limits_cpu = forms.CharField(label="limits.cpu", required=False, max_length=20)
     limits_memory = forms.CharField(
         label="limits.memory", required=False, max_length=20, help_text="e.g. 256MiB"
@@ -48,11 +46,7 @@ class InstanceCreateForm(forms.Form):
         return project
 
     def clean_profiles(self) -> list[str] | None:
-        names = [p.strip() for p in self.cleaned_data["profiles"].split(",") if p.strip()]
-        for name in names:
-            if error := PROFILE.error(name):
-                raise forms.ValidationError(error)
-        return names or None
+        return self.cleaned_data["profiles"] or None
 
     def config_dict(self) -> dict[str, str]:
         config = dict(self.cleaned_data["config"])

@@ -37,9 +37,7 @@ from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 ACTION_TIMEOUT = (0.5, 10.0)
 
 
-@require_safe
-@host_view(name=INSTANCE)
-def instance_detail(request, host: Host, name: str):
+def instance_detail_context(request, host: Host, name: str) -> dict:
     client = host.client(timeout=ACTION_TIMEOUT)
     instance = client.instance(name)
     logs = client.instance_logs(name)
@@ -47,7 +45,13 @@ def instance_detail(request, host: Host, name: str):
     context["row_html"] = mark_safe(render_row(context["row"], can_operate=has_role(request.user, OPERATOR)))  # noqa: S308
     # A shell is root in the instance: operators and admins only (the socket checks again).
     context["terminal"] = terminal.offer(client, instance) if has_role(request.user, OPERATOR) else None
-    return render(request, "hosts/instance_detail.html", context)
+    return context
+
+
+@require_safe
+@host_view(name=INSTANCE)
+def instance_detail(request, host: Host, name: str):
+    return render(request, "hosts/instance_detail.html", instance_detail_context(request, host, name))
 
 
 @require_safe

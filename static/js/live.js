@@ -29,11 +29,19 @@
     var parts = ["", "-status", "-ips", "-snapshots", "-memory", "-actions"];
     if (!parts.some(function (part) { return id === row + part; })) return;
     if (pendingInstance !== null) window.clearTimeout(pendingInstance);
-    pendingInstance = window.setTimeout(function () {
-      pendingInstance = null;
-      htmx.trigger(document.body, "live:instance");
-    }, 50);
+    pendingInstance = window.setTimeout(reloadInstance, 50);
   });
+  // Not while the person types in an inline form of the details (description, user keys):
+  // the reload would take their typing away; it happens once they leave the form.
+  function reloadInstance() {
+    pendingInstance = null;
+    var editing = document.querySelector("#instance-details form.inline-edit:focus-within");
+    if (editing) {
+      editing.addEventListener("focusout", function () { window.setTimeout(reloadInstance, 0); }, { once: true });
+      return;
+    }
+    htmx.trigger(document.body, "live:instance");
+  }
   // A pushed row replaces the whole row; keep what the person is doing in it: an open
   // inline confirmation (delete?), or the outcome of their last action (LXD's error text),
   // until their next action replaces it.

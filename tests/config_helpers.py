@@ -1,0 +1,105 @@
+"""Helpers of the config, profile and project tests (issue 14): clients per role, and profiles
+and projects made on the real lab daemons, removed afterwards with what uses them."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+
+
+def role_client(django_user_model, username: str, role: str | None) -> Client:
+    user = django_user_model.objects.create_user(username, password=f"a-long-{username}-password")
+    if role:
+        user.groups.add(Group.objects.get(name=role))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def text(response) -> str:
+    return html.unescape(response.content.decode())
+
+
+def form_value(page: str, name: str) -> str:
+    """A form field's value as the page has it (textarea or input)."""
+    match = re.search(rf'<textarea name="{name}"[^>]*>\n?(.*?)</textarea>', page, re.S)
+    if match:
+        return html.unescape(match.group(1))
+    match = re.search(rf'<input type="[a-z]+" name="{name}" value="([^"]*)"', page)
+    assert match, f"no field {name}"
+    return html.unescape(match.group(1))
+
+
+def editor_form(page: str) -> dict[str, str]:
+    return {name: form_value(page, name) for name in ("config", "devices", "profiles", "version")}
+
+
+class Made:
+    """Profiles and projects a test made on lab daemons: removed at the end, instances in them
+    first (a project goes only once empty)."""
+
+    def __init__(self):
+        self.profiles: list[tuple[object, str, str]] = []
+        self.projects: list[tuple[object, str]] = []
+
+    @staticmethod
+    def name(prefix: str) -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:6]}"
+
+    def profile(self, daemon, name: str, project: str = "default", *settings: str) -> str:
+        self.profiles.append((daemon, name, project))
+        daemon.lxc("profile", "create", name, "--project", project)
+        for setting in settings:
+            key, _, value = setting.partition("=")
+            daemon.lxc("profile", "set", name, key, value, "--project", project)
+        return name
+
+    def track_profile(self, daemon, name: str, project: str = "default") -> str:
+        self.profiles.append((daemon, name, project))
+        return name
+
+    def project(self, daemon, name: str, *config: str) -> str:
+        self.projects.append((daemon, name))
+        daemon.lxc("project", "create", name, *[arg for c in config for arg in ("-c", c)])
+        return name
+
+    def track_project(self, daemon, name: str) -> str:
+        self.projects.append((daemon, name))
+        return name
+
+    def cleanup(self) -> None:
+        for daemon, name, project in self.profiles:
+            users = (
+                daemon.admin().in_project(project).get(f"/1.0/profiles/{name}")
+                if _has(daemon, name, project)
+                else {}
+            )
+            for url in (users or {}).get("used_by") or []:
+                instance = url.split("?")[0].rsplit("/", 1)[-1]
+                daemon.lxc("profile", "remove", instance, name, "--project", project, check=False)
+            daemon.lxc("profile", "delete", name, "--project", project, check=False)
+        for daemon, project in self.projects:
+            for instance in daemon.admin().in_project(project).get("/1.0/instances") or []:
+                daemon.lxc(
+                    "delete", "--force", instance.rsplit("/", 1)[-1], "--project", project, check=False
+                )
+            for profile in daemon.admin().in_project(project).profiles():
+                if profile != "default":
+                    daemon.lxc("profile", "delete", profile, "--project", project, check=False)
+            daemon.lxc("project", "delete", project, check=False)
+
+
+def _has(daemon, name: str, project: str) -> bool:
+    return name in daemon.admin().in_project(project).profiles()
+
+
+@pytest.fixture(name="made")
+def made_fixture():
+    things = Made()
+    yield things
+    things.cleanup()

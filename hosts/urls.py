@@ -10,6 +10,8 @@ from .views import (
     instances,
     networks,
     operations,
+    profiles,
+    projects,
     snapshots,
     storage,
     tasks,
@@ -22,6 +24,8 @@ image = "hosts/<slug:host>/images/<str:fingerprint>/"
 network = "hosts/<slug:host>/networks/<str:network>/"
 pool = "hosts/<slug:host>/storage/<str:pool>/"
 volume = pool + "volumes/<str:volume>/"
+profile = "hosts/<slug:host>/profiles/<str:profile>/"
+project = "hosts/<slug:host>/projects/<str:project_name>/"
 
 urlpatterns = [
     path("", fleet.fleet, name="home"),
@@ -102,6 +106,15 @@ urlpatterns = [
     path(network + "edit/", networks.network_edit, name="network-edit"),
     path(network + "rename/", networks.network_rename, name="network-rename"),
     path(network + "delete/", networks.network_delete, name="network-delete"),
+    # profiles and projects of one host (a POST to a list creates in it)
+    path("hosts/<slug:host>/profiles/", profiles.profile_list, name="profile-list"),
+    path(profile, profiles.profile_detail, name="profile-detail"),
+    path(profile + "rename/", profiles.profile_rename, name="profile-rename"),
+    path(profile + "delete/", profiles.profile_delete, name="profile-delete"),
+    path(profile + "copy/", profiles.profile_copy, name="profile-copy"),
+    path("hosts/<slug:host>/projects/", projects.project_list, name="project-list"),
+    path(project, projects.project_detail, name="project-detail"),
+    path(project + "delete/", projects.project_delete, name="project-delete"),
     path("hosts/<slug:host>/storage/", storage.pool_list, name="pool-list"),
     path(pool, storage.pool_detail, name="pool-detail"),
     path(pool + "delete/", storage.pool_delete, name="pool-delete"),

@@ -22,17 +22,24 @@ def role_client(django_user_model, username: str, role: str | None) -> Client:
 
 
 def text(response) -> str:
+    """The page as a person reads it (entities unescaped): for what it says."""
     return html.unescape(response.content.decode())
 
 
+def raw(response) -> str:
+    """The page's HTML as sent: for reading its form fields back (form_value)."""
+    return response.content.decode()
+
+
 def form_value(page: str, name: str) -> str:
-    """A form field's value as the page has it (textarea or input)."""
+    """A form field's value as the page (raw HTML) has it (textarea or input)."""
     match = re.search(rf'<textarea name="{name}"[^>]*>\n?(.*?)</textarea>', page, re.S)
     if match:
         return html.unescape(match.group(1))
-    match = re.search(rf'<input type="[a-z]+" name="{name}" value="([^"]*)"', page)
+    match = re.search(rf'<input [^>]*name="{name}"[^>]*>', page)
     assert match, f"no field {name}"
-    return html.unescape(match.group(1))
+    value = re.search(r'value="([^"]*)"', match.group(0))
+    return html.unescape(value.group(1)) if value else ""
 
 
 def editor_form(page: str) -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry, Host
-from tests.config_helpers import editor_form, made_fixture, role_client, text  # noqa: F401 (fixture)
+from tests.config_helpers import editor_form, made_fixture, raw, role_client, text  # noqa: F401 (fixture)
 from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,7 @@ def show(lab, name: str, project: str = "default") -> dict:
 
 
 def save(client, name: str, page: str | None = None, project: str = "default", **changes):
-    form = editor_form(page or text(client.get(url(name, project))))
+    form = editor_form(page or raw(client.get(url(name, project))))
     form.update(changes)
     return client.post(url(name, project), form)
 
@@ -42,7 +42,7 @@ def test_the_preview_marks_what_each_profile_gives(admin_client, unix_host, lab,
     name = instances.make(lab.d1, running=False)
     lab.d1.lxc("profile", "add", name, profile)
     lab.d1.lxc("config", "set", name, "user.from", "instance")
-    page = text(admin_client.get(url(name)))
+    page = raw(admin_client.get(url(name)))
     assert "user.from = instance" in page and "limits.processes" not in page.split('id="config-preview"')[0]
     preview = page.split('id="config-preview"', 1)[1]
     assert (
@@ -69,7 +69,7 @@ def test_the_preview_marks_what_each_profile_gives(admin_client, unix_host, lab,
 
 def test_limits_memory_and_a_proxy_on_a_running_instance(admin_client, unix_host, lab, instances):
     name = instances.make(lab.d1)
-    page = text(admin_client.get(url(name)))
+    page = raw(admin_client.get(url(name)))
     form = editor_form(page)
     response = save(
         admin_client,
@@ -92,12 +92,12 @@ def test_limits_memory_and_a_proxy_on_a_running_instance(admin_client, unix_host
 
 def test_an_operator_writes_what_the_policy_allows_and_nothing_else(operator, unix_host, lab, instances):
     name = instances.make(lab.d1)
-    page = text(operator.get(url(name)))
+    page = raw(operator.get(url(name)))
     allowed = save(operator, name, page, config="limits.memory = 96MiB\nuser.note = ok")
     assert allowed.status_code == 302, text(allowed)[:2000]
     assert show(lab, name)["config"]["limits.memory"] == "96MiB"
 
-    page = text(operator.get(url(name)))
+    page = raw(operator.get(url(name)))
     for changes, refused in (
         (
             {"devices": "web proxy listen=tcp:127.0.0.1:18998 connect=tcp:127.0.0.1:80"},
@@ -168,11 +168,11 @@ def test_two_browsers_editing_at_once_the_second_is_refused_with_the_fresh_value
 ):
     name = instances.make(lab.d1, running=False)
     other = role_client(django_user_model, "cfg-admin2", "admin")
-    first_page, second_page = text(admin_client.get(url(name))), text(other.get(url(name)))
+    first_page, second_page = raw(admin_client.get(url(name))), raw(other.get(url(name)))
     assert save(admin_client, name, first_page, config="user.who = first").status_code == 302
     late = save(other, name, second_page, config="user.who = second")
     assert late.status_code == 409
-    page = text(late)
+    page = raw(late)
     assert "was changed by someone else since you opened this page: nothing was saved" in page
     assert "user.who = first" in editor_form(page)["config"]
     assert "user.who = second" in page.split('id="editor-rejected"', 1)[1]  # what they sent, to copy from
@@ -185,7 +185,7 @@ def test_two_browsers_editing_at_once_the_second_is_refused_with_the_fresh_value
 def test_a_start_meanwhile_is_no_conflict(admin_client, unix_host, lab, instances):
     """Starting rewrites volatile keys (LXD's ETag moves); the person's edit still applies."""
     name = instances.make(lab.d1, running=False)
-    page = text(admin_client.get(url(name)))
+    page = raw(admin_client.get(url(name)))
     lab.d1.lxc("start", name)
     response = save(admin_client, name, page, config="user.after-start = yes")
     assert response.status_code == 302, text(response)[:2000]
@@ -194,7 +194,7 @@ def test_a_start_meanwhile_is_no_conflict(admin_client, unix_host, lab, instance
 
 def test_a_key_that_waits_for_a_restart_says_so(admin_client, unix_host, lab, instances):
     name = instances.make(lab.d1)
-    page = text(admin_client.get(url(name)))
+    page = raw(admin_client.get(url(name)))
     form = editor_form(page)
     form["config"] += "\nlimits.kernel.nofile = 2048\nlimits.memory = 100MiB"
     preview = text(admin_client.post(reverse("instance-config-preview", args=["lab1", name]), form))
@@ -221,7 +221,7 @@ def test_removing_a_device_a_profile_gives_is_explained(admin_client, unix_host,
 def test_secret_values_stay_hidden_from_operators_and_are_kept(operator, unix_host, lab, instances):
     name = instances.make(lab.d1, running=False)
     lab.d1.lxc("config", "set", name, "environment.TOKEN", "s3cret-value")
-    page = text(operator.get(url(name)))
+    page = raw(operator.get(url(name)))
     assert "s3cret-value" not in page and "environment.TOKEN" in page.split('id="editor-kept"', 1)[1]
     assert save(operator, name, page, config="user.other = 1").status_code == 302
     assert show(lab, name)["config"]["environment.TOKEN"] == "s3cret-value"
@@ -253,14 +253,14 @@ def test_description_and_user_keys_inline(operator, unix_host, lab, instances):
     assert gone.status_code == 302 and "user.owner" not in show(lab, name)["config"]
     bad = operator.post(meta, {"field": "user", "key": "../x", "value": "1", "original": ""})
     assert bad.status_code == 400 and "is not a user key" in text(bad)
-    page = text(operator.get(reverse("instance-detail", args=["lab1", name])))
+    page = raw(operator.get(reverse("instance-detail", args=["lab1", name])))
     assert 'id="description-form"' in page and 'id="user-key-add"' in page
 
 
 def test_an_instance_in_another_project_is_edited_there(admin_client, unix_host, lab, made):
     project = made.project(lab.d1, made.name("cfgproj"), "features.images=false", "features.profiles=false")
     lab.d1.lxc("init", "busybox", "cfg-in-project", "--project", project)
-    page = text(admin_client.get(url("cfg-in-project", project)))
+    page = raw(admin_client.get(url("cfg-in-project", project)))
     assert f'action="/hosts/lab1/instances/cfg-in-project/config/?project={project}"' in page
     response = save(admin_client, "cfg-in-project", page, project=project, config="user.where = " + project)
     assert response.status_code == 302 and response["Location"].endswith(f"?project={project}")

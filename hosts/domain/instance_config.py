@@ -45,6 +45,23 @@ def own_config(instance: dict) -> dict[str, str]:
     }
 
 
+def editable(config: dict[str, str], user) -> tuple[dict[str, str], list[str], dict[str, str]]:
+    """Config as an editor shows it to `user`: (key = value lines, keys whose values are hidden
+    from them, keys whose values hold several lines).  The last two are kept unless named."""
+    reveal = may_see_secrets(user)
+    hidden = sorted(k for k in config if not reveal and is_secret_key(k))
+    multiline = {k: v for k, v in config.items() if k not in hidden and "\n" in v.strip()}
+    shown = {k: v for k, v in config.items() if k not in hidden and k not in multiline}
+    return shown, hidden, multiline
+
+
+def with_kept(before: dict[str, str], submitted: dict[str, str], kept) -> dict[str, str]:
+    """The whole config to write: what came back ("" unsets), and each kept key it did not name."""
+    config = {k: v for k, v in submitted.items() if v != ""}
+    config.update({k: before[k] for k in kept if k not in submitted and k in before})
+    return config
+
+
 def version_of(instance: dict) -> str:
     """A digest of what an edit starts from (see the module's docstring)."""
     shape = [own_config(instance), instance.get("devices") or {}, list(instance.get("profiles") or [])]
@@ -65,12 +82,9 @@ class EditorValues:
 
     @classmethod
     def of(cls, instance: dict, user) -> EditorValues:
-        reveal = may_see_secrets(user)
-        config = own_config(instance)
-        hidden = sorted(k for k in config if not reveal and is_secret_key(k))
-        multiline = {k: v for k, v in config.items() if k not in hidden and "\n" in v.strip()}
+        shown, hidden, multiline = editable(own_config(instance), user)
         return cls(
-            config={k: v for k, v in config.items() if k not in hidden and k not in multiline},
+            config=shown,
             hidden=hidden,
             multiline=multiline,
             devices={n: dict(d or {}) for n, d in (instance.get("devices") or {}).items()},

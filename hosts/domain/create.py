@@ -16,11 +16,15 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from ..lxd import LXDError
+from ..lxd.errors import UserError
+from ..lxd.images import ImageNotFound
+from ..lxd.projects import DEFAULT_PROJECT
 from ..models import Host
 from .actions import instance_lock
 from .audit import audited, record
 from .images import pull_source
 from .policy import PolicyRefused, check_write
+from .projects import project_error
 
 
 @dataclass
@@ -42,8 +46,40 @@ class CreateOutcome:
 
 
 def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
-    """Create (and maybe start) an instance; LXD's failure text comes out as LXDError, and what
-    the user's role may not write as PolicyRefused (recorded, nothing sent to LXD)."""
+    """Create (and maybe start) an instance in the project `host` is scoped to; LXD's failure
+    text comes out as LXDError (with what the project explains of it), and what the user's role
+    may not write as PolicyRefused (recorded, nothing sent to LXD)."""
+    try:
+        return _create(request, host, spec)
+    except UserError as exc:
+        raise in_project_terms(host, exc) from exc
+
+
+def in_project_terms(host: Host, exc: UserError) -> UserError:
+    """A create's failure, with what a non-default project has to do with it."""
+    if host.project == DEFAULT_PROJECT or isinstance(exc, PolicyRefused):
+        return exc
+    refined = project_error(host, exc)
+    if refined is not exc:
+        return refined
+    if isinstance(exc, ImageNotFound):
+        return UserError(
+            f"{exc} in project {host.project}: the project has images of its own (features.images=true) "
+            "and this is not one of them. Copy the image into the project, or use a project that shares "
+            "the default project's images (features.images=false).",
+            400,
+        )
+    if "No root device" in str(exc):
+        return UserError(
+            f"{exc}: project {host.project} has profiles of its own (features.profiles=true) and its "
+            "default profile gives no root disk. Add one to that profile, or give the instance a disk "
+            "device (root disk path=/ pool=default).",
+            400,
+        )
+    return exc
+
+
+def _create(request, host: Host, spec: CreateSpec) -> CreateOutcome:
     try:
         check_write(request.user, host, config=spec.config, devices=spec.devices, profiles=spec.profiles)
     except PolicyRefused as exc:

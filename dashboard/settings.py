@@ -238,6 +238,10 @@ if PRODUCTION:
 LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
+# A copy or move between hosts: how long its LXD operations may run, and how many run at once
+# in one process (a bulk move runs at most its own number in parallel, within this).
+LXD_TRANSFER_TIMEOUT = int(os.environ.get("DASHBOARD_TRANSFER_TIMEOUT", "3600"))
+DASHBOARD_TRANSFER_WORKERS = int(os.environ.get("DASHBOARD_TRANSFER_WORKERS", "4"))
 # The largest answer read whole from a host (a JSON envelope; file downloads stream):
 # enough for recursion=2 of thousands of instances.  A host that sends more is refused.
 LXD_MAX_RESPONSE_BYTES = int(os.environ.get("DASHBOARD_LXD_MAX_RESPONSE_BYTES", 64 * 1024**2))

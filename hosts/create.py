@@ -44,21 +44,6 @@ class CreateOutcome:
     start_error: LXDError | None = None
 
 
-def remote_server(source: Host, client: LXDClient) -> tuple[str, str]:
-    """(https URL, server certificate PEM) by which another daemon can reach `source`."""
-    if not source.is_unix:
-        return source.endpoint, source.server_certificate
-    info, _ = client.server()
-    env = info.get("environment") or {}
-    addresses, certificate = env.get("addresses") or [], env.get("certificate") or ""
-    if not addresses or not certificate:
-        raise LXDError(
-            f"{source.name} does not listen on the network (core.https_address is unset), "
-            "so another host cannot pull its images"
-        )
-    return f"https://{addresses[0]}", certificate
-
-
 def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
     """Create (and maybe start) an instance; LXD's failure text comes out as LXDError, and what
     the user's role may not write as PolicyRefused (recorded, nothing sent to LXD)."""
@@ -94,7 +79,7 @@ def create_instance(request, host: Host, spec: CreateSpec) -> CreateOutcome:
                 f"{spec.image_host.name} was not contacted."
             )
         else:
-            server, certificate = remote_server(spec.image_host, source_client)
+            server, certificate = source_client.remote_server()
             with audited(request, "image.secret", host=spec.image_host, target=fingerprint) as entry:
                 secret, token_op = source_client.create_image_secret(fingerprint)
                 entry.operation_id = token_op

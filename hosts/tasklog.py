@@ -8,6 +8,7 @@ An operation message (groups.OPERATION) and a stored Task look the same to templ
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +16,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import AuditEntry, Host, Task
+
+# The dashboard's own jobs (a copy or move that ties two hosts' operations together, a scheduled
+# backup): task log rows of their own, with an id no LXD operation has.
+JOB_CLASSES = ("transfer", "backup")
+JOB_PREFIX = "dashboard-"
 
 LOST_ERROR = (
     "the operation ended while the dashboard was not connected to the host; LXD keeps no record of it"
@@ -141,6 +147,7 @@ def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
         Task.objects.filter(host_name=host_name)
         .exclude(status__in=Task.FINAL)
         .exclude(operation_id__in=alive)
+        .exclude(op_class__in=JOB_CLASSES)  # the dashboard's jobs are not LXD's to list
     )
     now = timezone.now()
     for task in stale:
@@ -181,3 +188,44 @@ def task_message(task: Task) -> dict:
         "ended_at": task.ended_at.isoformat() if task.ended_at else "",
         "username": task.username,
     }
+
+
+# -- the dashboard's own jobs -------------------------------------------------------------------
+
+
+def start_job(
+    host_name: str, kind: str, description: str, targets: Iterable[tuple[str, str]], user=None
+) -> Task:
+    """A task log row for a job of the dashboard's (kind: one of JOB_CLASSES), running from now."""
+    who = {}
+    if user is not None and getattr(user, "is_authenticated", False):
+        who = {"user": user, "username": user.get_username()}
+    return Task.objects.create(
+        host_name=host_name,
+        operation_id=f"{JOB_PREFIX}{uuid.uuid4()}",
+        op_class=kind,
+        description=description[:255],
+        targets=Task.targets_text(list(targets))[:2048],
+        status=Task.Status.RUNNING,
+        status_code=103,
+        **who,
+    )
+
+
+def job_progress(task: Task, text: str, percent: int | None = None) -> None:
+    task.progress, task.percent, task.updated_at = text[:255], percent, timezone.now()
+    task.save(update_fields=["progress", "percent", "updated_at"])
+
+
+def end_job(task: Task, *, error: str = "", text: str = "") -> None:
+    """Success without `error`, failure with it (LXD's own reason, or ours)."""
+    now = timezone.now()
+    task.status = Task.Status.FAILURE if error else Task.Status.SUCCESS
+    task.status_code = 400 if error else 200
+    task.error, task.ended_at, task.updated_at = error, now, now
+    if text:
+        task.progress = text[:255]
+    task.percent = None if error else task.percent
+    task.save(
+        update_fields=["status", "status_code", "error", "ended_at", "updated_at", "progress", "percent"]
+    )

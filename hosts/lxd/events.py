@@ -62,6 +62,8 @@ def parse_timestamp(text: str) -> int:
 
 _PERCENT = re.compile(r"(\d{1,3})(?:\.\d+)?\s*%")
 _RATE = re.compile(r"\(([\d.]+\s*[kKMGTP]?i?B/s)\)")
+# A byte count in a progress text: "mv-1: 148.90MB (37.21MB/s)" (migration fs_progress)
+_AMOUNT = re.compile(r"(?<![\d.])([\d.]+)\s*([kKMGTP]?)(i?)B(?!/s)")
 STAGE_LABELS = {
     "download": "Downloading image",
     "create_instance_from_image_unpack": "Unpacking image",
@@ -109,6 +111,18 @@ def _rate_from_text(text: str) -> float | None:
     return value * units[prefix]
 
 
+def _amount_from_text(text: str) -> int | None:
+    """LXD's byte counts in texts (units.GetByteSizeString: decimal kB, MB ... or binary KiB ...)."""
+    match = _AMOUNT.search(text)
+    if not match:
+        return None
+    value = _number(match.group(1))
+    powers = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+    if value is None:
+        return None
+    return int(value * (1024 if match.group(3) else 1000) ** powers[match.group(2)])
+
+
 def parse_progress(metadata: Any) -> Progress | None:
     """Progress from an operation's metadata, in any of the shapes 5.0.2 and later send:
     `download_progress: "50% (170.05MB/s)"` alone, `*_progress` strings next to a
@@ -132,6 +146,8 @@ def parse_progress(metadata: Any) -> Progress | None:
     if speed is None and text:
         speed = _rate_from_text(text)
     processed = _number(details.get("processed"))
+    if processed is None and text and not details:
+        processed = _amount_from_text(text)  # a migration says how much it has sent so far
     return Progress(
         stage=stage,
         percent=None if percent is None else max(0, min(100, int(percent))),

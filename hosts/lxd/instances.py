@@ -72,6 +72,9 @@ class InstancesAPI:
     def profiles(self) -> list[str]:
         return sorted(name_from_url(url) for url in self.get("/1.0/profiles") or [])
 
+    def profile(self, name: str) -> dict:
+        return self.get(f"/1.0/profiles/{_q(name)}") or {}
+
     # -- images ------------------------------------------------------------------------
 
     def images(self) -> list[dict]:

@@ -10,7 +10,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from dashboard import body_limit  # noqa: E402
+from dashboard import body_limit, startup  # noqa: E402
 from dashboard.backpressure import StreamBackpressure  # noqa: E402
 from dashboard.origin import SameOriginWebsockets  # noqa: E402
 from hosts.routing import websocket_urlpatterns  # noqa: E402
@@ -23,6 +23,8 @@ http_app = StreamBackpressure(http_app)
 
 # Request bodies over the limit are refused by daphne itself, before they are read.
 body_limit.install()
+# The relay and the backup scheduler start with the server, not with the first browser.
+startup.install()
 
 application = ProtocolTypeRouter(
     {

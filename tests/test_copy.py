@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from hosts.domain.copy import TransferRefused, TransferSpec, clean_pending, plan_transfer, transfer_now
+from hosts.domain.copy import TransferRefused, TransferSpec, plan_transfer, transfer_now
+from hosts.domain.transfer import clean_pending
 from hosts.models import AuditEntry, PendingCleanup, Task
 from hosts.policy import PolicyRefused
 from tests.move_helpers import describe, made_fixture, marker_of, small_pool  # noqa: F401 (fixture)

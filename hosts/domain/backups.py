@@ -26,19 +26,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
 from dashboard.datadir import UnsafeDataDirError, private_dir
 
+from .. import tasklog
 from ..actions import instance_lock
 from ..audit import audited
 from ..lxd import LXDAPIError, LXDClient, LXDError
 from ..lxd.backups import COMPRESSIONS
 from ..lxd.migration import user_config
 from ..lxd.names import BACKUP, INSTANCE
-from ..models import BackupRecord, Host
+from ..models import BackupRecord, Host, Task
 from ..policy import PolicyRefused, check_write
 from ..tasklog import claim
+from . import jobs
 
 CHUNK = 1024 * 1024
 SUFFIXES = {"gzip": ".tar.gz", "bzip2": ".tar.bz2", "xz": ".tar.xz", "lzma": ".tar.lzma", "zstd": ".tar.zst"}
@@ -347,3 +350,52 @@ def file_chunks(path: Path) -> Iterator[bytes]:
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
             yield chunk
+
+
+# -- as jobs (from a page: the request answers at once, the task log row follows) ---------------------
+
+
+def start_backup(user, host: Host, spec: BackupSpec) -> Task:
+    check_spec(spec)
+    task = tasklog.start_job(
+        host.name, "backup", f"Backup of {spec.instance}", [("instance", spec.instance)], user
+    )
+
+    def work() -> None:
+        started = time.monotonic()
+        record = make_backup(user, host, spec)
+        seconds = time.monotonic() - started
+        if record.status == BackupRecord.Status.OK:
+            size = filesizeformat(record.size) if record.size is not None else "size unknown"
+            tasklog.end_job(task, text=f"{spec.name}: {size} in {seconds:.1f} s")
+        else:
+            tasklog.end_job(task, error=record.error, text=f"failed after {seconds:.1f} s")
+
+    jobs.submit(task, work)
+    return task
+
+
+def start_restore_file(user, host: Host, record: BackupRecord, name: str, pool: str = "") -> Task:
+    """Restore a backup kept in the backup directory as a new instance, as a job."""
+    INSTANCE.check(name)
+    path = stored_path(record)
+    if not path.is_file():
+        raise BackupRefused(f"the export of {record.name} is no longer in the backup directory", 404)
+    task = tasklog.start_job(
+        host.name,
+        "backup",
+        f"Restore {record.instance} ({record.name}) as {name}",
+        [("instance", name)],
+        user,
+    )
+
+    def work() -> None:
+        try:
+            restore(user, host, name, file_chunks(path), path.stat().st_size, pool=pool, source=record.name)
+        except (LXDError, PolicyRefused) as exc:
+            tasklog.end_job(task, error=str(exc))
+            return
+        tasklog.end_job(task, text=f"now on {host.name} as {name} (stopped)")
+
+    jobs.submit(task, work)
+    return task

@@ -32,9 +32,9 @@ from .. import tasklog
 from ..lxd import LXDError
 from ..models import BackupRecord, BackupSchedule, Host, Lease
 from .backups import BackupSpec, delete_record, make_backup
-from .copy import clean_pending
 from .cron import Cron, CronError
 from .retention import Rules, to_prune
+from .transfer import clean_pending
 
 LEASE = "backup-scheduler"
 LEASE_SECONDS = 300

@@ -41,13 +41,15 @@ _END = object()
 
 
 class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
+    action = "file.push"  # what a refusal is audited as
+
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
             return
         kwargs = self.scope["url_route"]["kwargs"]
-        self.host_name, self.instance = kwargs["host"], kwargs["name"]
+        self.host_name, self.instance = kwargs.get("host", ""), kwargs.get("name", "")
         # The writer thread takes frames from a thread-safe queue; when it is full the consumer
         # waits for `room`, which the writer sets (through the loop) after each frame it takes.
         self.frames: queue.Queue = queue.Queue(maxsize=QUEUED)
@@ -168,7 +170,7 @@ class FileUploadConsumer(LoginBound, AsyncWebsocketConsumer):
         if self.result is None:
             await database_sync_to_async(record)(
                 self.scope["user"],
-                "file.push",
+                self.action,
                 host=self.host_name,
                 target=self.audit_target(),
                 outcome=AuditEntry.Outcome.REFUSED,

@@ -11,11 +11,9 @@ import codecs
 from functools import wraps
 from urllib.parse import quote
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig
-from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse, StreamingHttpResponse
 from django.http.multipartparser import MultiPartParserError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -26,10 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import paths, uploads
 from ..audit import audited
 from ..lxd import LXDError
-from ..lxd.client import iter_chunks
 from ..lxd.names import INSTANCE
 from ..models import Host
 from ..roles import OPERATOR, role_required
+from .streaming import lxd_body
 
 CHUNK = 1024 * 1024
 
@@ -168,7 +166,7 @@ def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
     streamed = StreamingHttpResponse(
-        _async_chunks(response) if isinstance(request, ASGIRequest) else iter_chunks(response, CHUNK),
+        lxd_body(request, response),
         content_type="application/octet-stream",
     )
     if info.size is not None:
@@ -176,20 +174,6 @@ def file_download(request, host: Host, name: str):
     streamed["Content-Disposition"] = content_disposition_header(True, info.name)
     streamed["X-Content-Type-Options"] = "nosniff"
     return streamed
-
-
-async def _async_chunks(response):
-    """Under ASGI Django would read a sync iterator whole into a list: hand it over chunk by
-    chunk from a worker thread instead, so a large file never sits in memory."""
-    chunks = response.iter_content(chunk_size=CHUNK)
-    pull = sync_to_async(next, thread_sensitive=False)
-    try:
-        while (chunk := await pull(chunks, None)) is not None:
-            yield chunk
-    finally:
-        # The client may have gone while a read runs in the worker: close the connection to
-        # LXD from here (closing the generator would race with that read).
-        response.close()
 
 
 @require_http_methods(["POST", "PUT"])

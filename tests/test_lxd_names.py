@@ -137,6 +137,7 @@ BAD_IN_URL = {
     "snap": ["..", "a%20b"],
     "filename": ["..", "a%20b"],
     "op_id": ["..", "not-an-id"],
+    "backup": ["..", "a%20b"],
 }
 
 
@@ -150,6 +151,7 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
         "filename": "lxc.log",
         "op_id": "0b1c2d3e-aaaa",
         "action": "start",
+        "backup": "b1",
     }
     checked = set()
     for route, url_name in dashboard_routes():
@@ -165,7 +167,7 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
                     response = admin_client.post(url, {"confirm": "yes"})
                 assert response.status_code == 400, f"{url} -> {response.status_code}"
                 assert re.search(
-                    r"is not a valid (instance|snapshot|log file) name|is not a valid operation id",
+                    r"is not a valid (instance|snapshot|log file|backup) name|is not a valid operation id",
                     response.content.decode(),
                 ), url
                 checked.add((url_name, keyword))

@@ -120,7 +120,7 @@ def main() -> int:
         digest = hashlib.sha256(source.read_bytes()).hexdigest()
 
         server = LiveDashboard(tmp / "dashboard")
-        server.tmp.mkdir()
+        server.tmp.mkdir(mode=0o700)  # the data directory must be private (dashboard/datadir.py)
         # let the raw PUT take the whole file, to measure what it costs (64 MiB cap by default)
         server.env["DASHBOARD_MAX_HTTP_UPLOAD_BYTES"] = str(2 * size)
         server.start()

@@ -28,6 +28,7 @@ from django.contrib.auth import get_user_model
 
 from . import fragments, groups, relay, tasklog
 from .hub import Mailbox, ensure_hub
+from .lxd.events import shows_progress
 from .models import Host, Task
 from .roles import OPERATOR, RANK, VIEWER, has_role
 from .socket_auth import LoginBound
@@ -265,7 +266,9 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
     def _operation_frames(self, message: dict) -> list[str]:
         frames: list[str] = []
         key = (message["host"], message["id"])
-        if "operations" in self.watch.topics and message.get("op_class") == "task":
+        if "operations" in self.watch.topics and shows_progress(
+            message.get("op_class", ""), message.get("description", "")
+        ):
             first = key not in self.seen_ops
             self.seen_ops.add(key)
             frames += fragments.cached(

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from .lxd.events import MIGRATION_DESCRIPTIONS
 from .models import AuditEntry, Host, Task
 
 # The dashboard's own jobs (a copy or move that ties two hosts' operations together, a scheduled
@@ -157,8 +159,11 @@ def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
     return stale
 
 
-def running(host_names: Iterable[str] | None = None, classes: tuple[str, ...] = ("task",)) -> list[Task]:
-    tasks = Task.objects.exclude(status__in=Task.FINAL).filter(op_class__in=classes)
+def running(host_names: Iterable[str] | None = None) -> list[Task]:
+    """Unfinished operations that show a progress bar (lxd/events.py shows_progress)."""
+    tasks = Task.objects.exclude(status__in=Task.FINAL).filter(
+        Q(op_class="task") | Q(op_class="websocket", description__in=MIGRATION_DESCRIPTIONS)
+    )
     if host_names is not None:
         tasks = tasks.filter(host_name__in=list(host_names))
     return list(tasks.order_by("started_at"))

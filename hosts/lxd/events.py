@@ -157,6 +157,18 @@ def parse_progress(metadata: Any) -> Progress | None:
     )
 
 
+# -- which operations have a progress bar -----------------------------------------------------
+
+# Background tasks, and the two ends of a copy or move: the migration source ("Migrating
+# instance", a websocket operation) and, in push mode, the target ("Creating instance"), whose
+# fs_progress says how much has gone.  Exec sessions, consoles and tokens have none.
+MIGRATION_DESCRIPTIONS = ("Migrating instance", "Creating instance")
+
+
+def shows_progress(op_class: str, description: str) -> bool:
+    return op_class == "task" or (op_class == "websocket" and description in MIGRATION_DESCRIPTIONS)
+
+
 # -- events -------------------------------------------------------------------------------
 
 

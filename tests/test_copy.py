@@ -161,3 +161,16 @@ def test_a_pending_cleanup_removes_only_an_instance_made_after_the_copy_began(un
     )
     assert clean_pending() == [f"lab1/{name}"]
     assert describe(lab.d1, name) is None
+
+
+def test_migration_secrets_are_kept_out_of_the_operation_and_its_repr(unix_host, lab, made):
+    name, _ = made.make(lab.d1)
+    client = unix_host.client(timeout=(5, 30))
+    end = client.migration_source(name, instance_only=True)
+    try:
+        values = end.secrets.values
+        assert set(values) == {"control", "fs"} and all(len(v) >= 32 for v in values.values())
+        assert not set(values) & set(end.operation.data.get("metadata") or {})
+        assert not any(secret in repr(end) or secret in repr(end.operation) for secret in values.values())
+    finally:
+        client.cancel_operation(end.operation.id)

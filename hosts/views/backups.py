@@ -196,7 +196,7 @@ def record_delete(request, pk):
     except LXDError as exc:
         return render_lxd_error(request, exc, title=f"Could not delete {record.name}")
     messages.success(request, f"Deleted backup {record.name} of {record.instance}.")
-    return redirect(request.POST.get("next") or reverse("backups"))
+    return redirect("backups")
 
 
 @require_http_methods(["GET", "POST"])
@@ -208,6 +208,8 @@ def backup_restore(request):
     record = None
     if request.method == "POST":
         form = RestoreForm(request.POST, host_names=host_names)
+        if str(request.POST.get("record", "")).isdigit():  # the form stays on the page with its errors
+            record = BackupRecord.objects.filter(pk=int(request.POST["record"])).first()
         if form.is_valid():
             record = get_object_or_404(BackupRecord, pk=form.cleaned_data["record"])
             host = _host(form.cleaned_data["host"])

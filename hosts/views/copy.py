@@ -152,12 +152,12 @@ def instance_transfer(request, host, name):
         return render(
             request, "hosts/instance_transfer.html", {**context, "form": form}, status=exc.http_status
         )
-    task = start_transfer(request.user, plan)
+    start_transfer(request.user, plan)
     messages.info(request, f"{plan.description}: started. Its progress and outcome are below.")
-    return redirect(_follow_url(task.host_name, plan.target_name))
+    return redirect(_follow_url(plan.target_name))
 
 
-def _follow_url(host_name: str, instance: str) -> str:
+def _follow_url(instance: str) -> str:
     """The task log of the name, on every host: both sides' operations and the transfer's row."""
     return reverse("task-list") + "?" + urlencode({"instance": instance})
 
@@ -214,7 +214,7 @@ def instance_bulk_move(request):
                 "host": plan.spec.source.name,
                 "name": plan.spec.name,
                 "task": task_message(task),
-                "url": _follow_url(target.name, plan.target_name),
+                "url": _follow_url(plan.target_name),
             }
         )
     context = {"results": results, "target": target.name, "parallel": form.cleaned_data["parallel"] or 1}

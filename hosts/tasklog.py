@@ -217,6 +217,13 @@ def start_job(
     )
 
 
+def job_objects(task: Task, objects: Iterable[tuple[str, str]]) -> None:
+    """Name more objects in a job's row (the LXD operations a transfer ties together)."""
+    known = task.target_list()
+    task.targets = Task.targets_text(known + [o for o in objects if o not in known])[:2048]
+    task.save(update_fields=["targets"])
+
+
 def job_progress(task: Task, text: str, percent: int | None = None) -> None:
     task.progress, task.percent, task.updated_at = text[:255], percent, timezone.now()
     task.save(update_fields=["progress", "percent", "updated_at"])

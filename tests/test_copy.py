@@ -39,6 +39,12 @@ def test_copy_to_another_host_pulls_the_instance_with_its_snapshots_and_files(
     assert task.progress == f"copy now on lab2; {name} stays on lab1"
     assert task.description == f"Copy {name} from lab1 to lab2"
     assert task.username == "admin"
+    # the row names both hosts' operations (the relay's own rows for them carry the progress)
+    operations = [name for kind, name in task.target_list() if kind == "operation"]
+    assert [op.split("/")[0] for op in operations] == ["lab1", "lab2"]
+    assert Task.objects.filter(
+        host_name="lab1", operation_id=operations[0].split("/")[1], username="admin"
+    ).exists()
     entry = AuditEntry.objects.get(action="instance.copy")
     assert entry.outcome == "ok" and entry.target == f"lab1/{name} -> lab2/{name}"
 
@@ -174,3 +180,17 @@ def test_migration_secrets_are_kept_out_of_the_operation_and_its_repr(unix_host,
         assert not any(secret in repr(end) or secret in repr(end.operation) for secret in values.values())
     finally:
         client.cancel_operation(end.operation.id)
+
+
+def test_copy_into_another_project_of_the_target(admin_user, unix_host, https_host, lab, made):
+    name, marker = made.make(lab.d1, snapshots=1)
+    lab.d2.lxc("project", "create", "mv-proj", "-c", "features.profiles=false", "-c", "features.images=false")
+    try:
+        task, outcome = run(admin_user, TransferSpec(unix_host, name, https_host, project="mv-proj"))
+        assert outcome.ok, outcome
+        inside = lab.d2.admin().for_project("mv-proj").instance(name)
+        assert len(inside["snapshots"]) == 1 and inside["project"] == "mv-proj"
+        assert describe(lab.d2, name) is None  # not in the host's own project
+    finally:
+        lab.d2.lxc("delete", "--force", "--project", "mv-proj", name, check=False)
+        lab.d2.lxc("project", "delete", "mv-proj", check=False)

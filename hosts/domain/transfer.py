@@ -169,6 +169,13 @@ class Transfer:
                 raise
         self.claim(spec.target, target_op.id)
         self.claim(spec.source, source_op.id)
+        tasklog.job_objects(
+            self.task,
+            [
+                ("operation", f"{spec.source.name}/{source_op.id}"),
+                ("operation", f"{spec.target.name}/{target_op.id}"),
+            ],
+        )
         self.say(
             f"{spec.mode}: {spec.source.name} operation {source_op.id[:8]} -> "
             f"{spec.target.name} operation {target_op.id[:8]}"

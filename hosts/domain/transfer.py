@@ -103,12 +103,13 @@ class Transfer:
                 self.claim(spec.source, op.id)
                 self.follow(self.source, op)
             except LXDError as exc:
-                self._start_target_if_moved()
+                # The source stays the instance that runs; the verified copy waits, stopped.
+                self._restart_source()
                 return Outcome(
                     False,
                     f"copied and verified on {spec.target.name}, but {spec.name} could not be deleted "
                     f"on {spec.source.name}: {exc}",
-                    [f"{spec.name} is now on both {spec.source.name} and {spec.target.name}"],
+                    [f"{spec.name} is now on both {spec.source.name} and {spec.target.name} (stopped there)"],
                 )
             self._start_target_if_moved()
             return Outcome(True, f"now on {spec.target.name}" + self._as_name(), self.notes)

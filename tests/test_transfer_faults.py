@@ -14,7 +14,13 @@ from hosts.domain.copy import TransferSpec, plan_transfer, start_transfer
 from hosts.domain.transfer import clean_pending
 from hosts.models import PendingCleanup, Task
 from hosts.registration import register_host
-from tests.move_helpers import describe, made_fixture, marker_of, restart_lab  # noqa: F401 (fixture)
+from tests.move_helpers import (  # noqa: F401 (fixture)
+    describe,
+    made_fixture,
+    marker_of,
+    release_stale_mounts,
+    restart_lab,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -69,6 +75,7 @@ def test_the_source_dies_mid_copy(admin_user, https_host, lab3, lab, made):
     assert source is not None and [s["name"] for s in source["snapshots"]] == ["s1"]
     assert marker_of(lab.d3, name) == marker
     assert not PendingCleanup.objects.exists()
+    release_stale_mounts(lab.d3, name)  # what the killed daemon left mounted (see the helper)
 
 
 def test_the_target_dies_mid_copy_and_its_leftover_goes_when_it_is_back(

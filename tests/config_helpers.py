@@ -82,7 +82,7 @@ class Made:
     def cleanup(self) -> None:
         for daemon, name, project in self.profiles:
             users = (
-                daemon.admin().in_project(project).get(f"/1.0/profiles/{name}")
+                daemon.admin().for_project(project).get(f"/1.0/profiles/{name}")
                 if _has(daemon, name, project)
                 else {}
             )
@@ -91,18 +91,18 @@ class Made:
                 daemon.lxc("profile", "remove", instance, name, "--project", project, check=False)
             daemon.lxc("profile", "delete", name, "--project", project, check=False)
         for daemon, project in self.projects:
-            for instance in daemon.admin().in_project(project).get("/1.0/instances") or []:
+            for instance in daemon.admin().for_project(project).get("/1.0/instances") or []:
                 daemon.lxc(
                     "delete", "--force", instance.rsplit("/", 1)[-1], "--project", project, check=False
                 )
-            for profile in daemon.admin().in_project(project).profiles():
+            for profile in daemon.admin().for_project(project).profiles():
                 if profile != "default":
                     daemon.lxc("profile", "delete", profile, "--project", project, check=False)
             daemon.lxc("project", "delete", project, check=False)
 
 
 def _has(daemon, name: str, project: str) -> bool:
-    return name in daemon.admin().in_project(project).profiles()
+    return name in daemon.admin().for_project(project).profiles()
 
 
 @pytest.fixture(name="made")

@@ -1,7 +1,7 @@
 """LXD projects as the dashboard shows and changes them (no HTML).
 
 A host is no longer registered for one project: pages cover every project its certificate
-may see, and a page that names one (`?project=`) works on `host.in_project(name)`.  Creating
+may see, and a page that names one (`?project=`) works on `host.for_project(name)`.  Creating
 and editing projects is for admins (the views check the role); every write is audited.
 """
 

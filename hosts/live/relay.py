@@ -195,7 +195,7 @@ class HostRelay:
                 self.send(message, group)
 
             async def fetch(name: str) -> dict | None:
-                return await _in_thread(self.client.in_project(project).instance_or_none, name)
+                return await _in_thread(self.client.for_project(project).instance_or_none, name)
 
             tracker = InstanceTracker(send=send, spawn=self.spawn, fetch=fetch, busy=self.operations.busy)
             # A project that shows after the first look: what it holds is news to the pages.

@@ -33,6 +33,9 @@ class ProfilesAPI:
     def profiles(self) -> list[str]:
         return sorted(name_from_url(url) for url in self.get("/1.0/profiles") or [])
 
+    def profile(self, name: str) -> dict:
+        return self.get(f"/1.0/profiles/{_q(name)}") or {}
+
     def profiles_full(self) -> list[dict]:
         """Every profile of the project: name, description, config, devices, used_by."""
         return sorted(

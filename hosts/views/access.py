@@ -110,7 +110,7 @@ def host_view(role: str = VIEWER, *, on_error: Callable | None = None, **names: 
                 return refused
             host_obj = requested_host(host)
             if project:
-                host_obj = host_obj.in_project(project)
+                host_obj = host_obj.for_project(project)
             try:
                 return view(request, host_obj, **kwargs)
             except UserError as exc:

@@ -24,7 +24,9 @@ from ..lxd.errors import LXDError, UserError
 from ..lxd.names import INSTANCE
 from ..models import Host
 from .access import host_view
-from .common import project_url, streamed_download
+from .common import project_url
+from .streaming import CHUNK as STREAM_CHUNK
+from .streaming import streamed_download
 
 CHUNK = 1024 * 1024
 
@@ -148,7 +150,11 @@ def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
     return streamed_download(
-        request, response.iter_content(chunk_size=CHUNK), response.close, filename=info.name, size=info.size
+        request,
+        response.iter_content(chunk_size=STREAM_CHUNK),
+        response.close,
+        filename=info.name,
+        size=info.size,
     )
 
 

@@ -73,16 +73,20 @@ class BulkForm(ActionForm):
     action = forms.ChoiceField(choices=[(a, a) for a in BULK_ACTIONS])
 
     def selection(self, data) -> list[tuple[str, str, str]]:
-        """The selected rows as (host, project, name), from host/name or host/project/name;
-        malformed entries are reported, not dropped."""
-        picked: list[tuple[str, str, str]] = []
-        for value in data.getlist("sel"):
-            parts = value.split("/")
-            if len(parts) == 2:
-                parts.insert(1, "default")
-            if len(parts) != 3 or not all(parts) or PROJECT.error(parts[1]):
-                raise forms.ValidationError(f"{value!r} is not a host/instance selection")
-            picked.append((parts[0], parts[1], parts[2]))
-        if not picked:
-            raise forms.ValidationError("Select at least one instance.")
-        return list(dict.fromkeys(picked))
+        return selection(data)
+
+
+def selection(data) -> list[tuple[str, str, str]]:
+    """The fleet's selected rows (`sel`) as (host, project, name), from host/name or
+    host/project/name (InstanceRow.selection_value); malformed entries are reported, not dropped."""
+    picked: list[tuple[str, str, str]] = []
+    for value in data.getlist("sel"):
+        parts = value.split("/")
+        if len(parts) == 2:
+            parts.insert(1, "default")
+        if len(parts) != 3 or not all(parts) or PROJECT.error(parts[1]):
+            raise forms.ValidationError(f"{value!r} is not a host/instance selection")
+        picked.append((parts[0], parts[1], parts[2]))
+    if not picked:
+        raise forms.ValidationError("Select at least one instance.")
+    return list(dict.fromkeys(picked))

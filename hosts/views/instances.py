@@ -205,7 +205,7 @@ def instance_bulk(request):
         elif error := INSTANCE.error(name):
             jobs.append((UserError(error, 400), host_name, name))
         else:
-            jobs.append((clients[host_name].in_project(project), host_name, name))
+            jobs.append((clients[host_name].for_project(project), host_name, name))
     results = perform_many(jobs, req)
     for result in results:
         audit_result(request, hosts.get(result.host_name) or result.host_name, result)
@@ -256,7 +256,7 @@ def instance_create(request):
         return render(request, "hosts/instance_create.html", {"form": form, **limits}, status=400)
     data = form.cleaned_data
     by_name = {host.name: host for host in hosts}
-    host = by_name[data["host"]].in_project(data["project"])
+    host = by_name[data["host"]].for_project(data["project"])
     spec = CreateSpec(
         name=data["name"],
         image=data["image"].strip(),

@@ -170,7 +170,7 @@ def profile_copy(request, host: Host, profile: str):
     source, _ = domain.profile_and_etag(host, profile)
     all_hosts = list(Host.objects.select_related("client_certificate").exclude(pk=host.pk))
     wanted = request.GET.getlist("to") if request.method == "GET" else request.POST.getlist("to")
-    targets = [h.in_project(host.project) for h in all_hosts if h.name in wanted]
+    targets = [h.for_project(host.project) for h in all_hosts if h.name in wanted]
     unknown = sorted(set(wanted) - {h.name for h in targets})
     if unknown:
         raise UserError(f"No registered host named {', '.join(unknown)}.", 404)

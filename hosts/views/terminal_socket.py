@@ -15,7 +15,7 @@ Protocol (JSON text frames; binary frames carry terminal bytes both ways):
   server  -> {"type": "exit", "code": 3 | null, "message": ...}  or
              {"type": "error", "status": 403, "message": ...}, then it closes the socket.
 
-The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal_sessions.py).
+The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal_window.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..concurrency import in_thread
 from ..domain import terminal, terminal_sessions
 from ..domain.roles import OPERATOR, has_role
 from ..domain.terminal import CONSOLE, TerminalRefused, TerminalRequest
+from ..domain.terminal_window import OutputWindow
 from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 from ..lxd import LXDError
 from ..lxd.errors import UserError
@@ -85,7 +86,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         self.socket: TerminalSocket | None = None
         self.operation_id = ""
         self.target = ""
-        self.window = terminal_sessions.OutputWindow()
+        self.window = OutputWindow()
         self.input: asyncio.Queue[bytes] = asyncio.Queue()
         self.input_backlog = 0  # bytes queued for LXD
         self.tasks: list[asyncio.Task] = []
@@ -206,7 +207,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             message = f"There is no host named {self.host_name}."
             await _db(terminal_sessions.audit_refused)(user, self.host_name, self.instance, mode, message)
             raise TerminalRefused(message, 404)
-        self.host = self.host.in_project(project)
+        self.host = self.host.for_project(project)
         try:
             self.ticket = terminal_sessions.SESSIONS.claim(user.pk, self.host_name, self.instance)
         except TerminalRefused as exc:

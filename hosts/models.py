@@ -241,7 +241,9 @@ class BackupSchedule(models.Model):
     enabled = models.BooleanField(default=True)
     # Which instances: every condition given must hold ("" matches all).
     host_name = models.CharField(max_length=63, blank=True, help_text="one host, or empty for every host")
-    project = models.CharField(max_length=63, blank=True, help_text="only instances in this LXD project; empty: every project")
+    project = models.CharField(
+        max_length=63, blank=True, help_text="only instances in this LXD project; empty: every project"
+    )
     name_pattern = models.CharField(
         max_length=200, blank=True, help_text="shell pattern on the instance name, e.g. web-*"
     )

@@ -92,9 +92,8 @@ class Made:
             daemon.lxc("profile", "delete", name, "--project", project, check=False)
         for daemon, project in self.projects:
             for instance in daemon.admin().for_project(project).get("/1.0/instances") or []:
-                daemon.lxc(
-                    "delete", "--force", instance.rsplit("/", 1)[-1], "--project", project, check=False
-                )
+                name = instance.split("?")[0].rsplit("/", 1)[-1]  # the URL names the project too
+                daemon.lxc("delete", "--force", name, "--project", project, check=False)
             for profile in daemon.admin().for_project(project).profiles():
                 if profile != "default":
                     daemon.lxc("profile", "delete", profile, "--project", project, check=False)

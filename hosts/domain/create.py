@@ -24,7 +24,7 @@ from .actions import instance_lock
 from .audit import audited, record
 from .images import pull_source
 from .policy import PolicyRefused, check_write
-from .projects import project_error
+from .projects import project_problem
 
 
 @dataclass
@@ -59,9 +59,9 @@ def in_project_terms(host: Host, exc: UserError) -> UserError:
     """A create's failure, with what a non-default project has to do with it."""
     if host.project == DEFAULT_PROJECT or isinstance(exc, PolicyRefused):
         return exc
-    refined = project_error(host, exc)
-    if refined is not exc:
-        return refined
+    # LXD blames the image or the instance when the project itself is missing
+    if (problem := project_problem(host)) is not None:
+        return problem
     if isinstance(exc, ImageNotFound):
         return UserError(
             f"{exc} in project {host.project}: the project has images of its own (features.images=true) "

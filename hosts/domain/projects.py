@@ -30,17 +30,25 @@ def project_error(host: Host, exc: UserError) -> UserError:
     (LXD then says only "Instance not found") or that the dashboard may not see, say so."""
     if host.project == DEFAULT_PROJECT or exc.http_status not in (403, 404):
         return exc
+    return project_problem(host) or exc
+
+
+def project_problem(host: Host) -> UserError | None:
+    """What is wrong with the project `host` is scoped to (it does not exist, or the dashboard
+    may not see it), or None (it is there, or the host did not say)."""
+    if host.project == DEFAULT_PROJECT:
+        return None
     try:
         visible = host.client().project_visible(host.project)
     except LXDError:
-        return exc
+        return None
     if visible is False:
         return ProjectMissing(f"{host.name} has no project {host.project} (or the dashboard may not see it).")
     if visible is None:
         return ProjectHidden(
             f"the dashboard's certificate may not see project {host.project} on {host.name}."
         )
-    return exc
+    return None
 
 
 @dataclass

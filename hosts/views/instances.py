@@ -19,6 +19,7 @@ from ..domain.actions import DEFAULT_GRACE, ActionRequest, ActionResult, audit_r
 from ..domain.config_view import HIDDEN
 from ..domain.create import CreateSpec, create_instance
 from ..domain.policy import OPERATOR_CONFIG_HELP, PolicyRefused
+from ..domain.projects import project_error
 from ..domain.roles import OPERATOR, has_role, may_see_secrets
 from ..fleet.detail import detail_context
 from ..fleet.rows import InstanceRow, render_row
@@ -101,6 +102,15 @@ def _next_url(request, default: str) -> str:
     return default
 
 
+def _perform(host: Host, client, name: str, req: ActionRequest) -> ActionResult:
+    """perform(), its failure saying so when the page's project is the reason (LXD says only
+    "Instance not found" for a project that does not exist)."""
+    result = perform(client, host.name, name, req)
+    if result.error is not None:
+        result.error = project_error(host, result.error)
+    return result
+
+
 def _action_response(request, host: Host, result: ActionResult):
     if request.htmx:
         if result.action == "delete" and result.ok:
@@ -141,7 +151,7 @@ def instance_action(request, host: Host, name: str, action: str):
     req = ActionRequest(
         action, timeout=form.cleaned_data["timeout"] or DEFAULT_GRACE, force=form.cleaned_data["force"]
     )
-    result = perform(host.client(timeout=ACTION_TIMEOUT), host.name, name, req)
+    result = _perform(host, host.client(timeout=ACTION_TIMEOUT), name, req)
     audit_result(request, host, result)
     return _action_response(request, host, result)
 
@@ -162,7 +172,7 @@ def instance_delete(request, host: Host, name: str):
     req = ActionRequest(
         "delete", confirmed=form.cleaned_data["confirm"], stop_first=form.cleaned_data["stop_first"]
     )
-    result = perform(client, host.name, name, req)
+    result = _perform(host, client, name, req)
     audit_result(request, host, result)
     return _action_response(request, host, result)
 

@@ -1,0 +1,44 @@
+"""The relay's events name their project (one events stream per host covers every project):
+an instance named like one in the default project starts, and only its project's row moves."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hosts.live import groups
+from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
+from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.live import Inbox
+from tests.test_projects import shared_project, twin
+from tests.test_relay import is_, layer, online, start_relay  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_events_are_tagged_with_their_project(layer, start_relay, unix_host, lab, instances, made):  # noqa: F811
+    project = await asyncio.to_thread(shared_project, made, lab.d1)
+    name = await asyncio.to_thread(instances.make, lab.d1, running=False)
+    inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group("lab1"))
+    await start_relay()
+    await inbox.wait_for(online("lab1"), what="lab1 online")
+
+    await asyncio.to_thread(twin, lab.d1, name, project)
+    created = await inbox.wait_for(
+        is_(groups.INSTANCE_STATE, instance=name, project=project), what="the new row"
+    )
+    assert created["new"] is True
+
+    await asyncio.to_thread(lab.d1.lxc, "start", name, "--project", project)
+    await inbox.wait_for(is_(groups.INSTANCE_STATUS, instance=name, project=project, status="Running"))
+    await inbox.wait_for(
+        lambda m: (
+            is_(groups.INSTANCE_STATE, instance=name, project=project)(m) and m["data"]["status"] == "Running"
+        ),
+        what="the started instance's state",
+    )
+    about_the_default_one = [
+        m for m in inbox.received if m.get("instance") == name and m.get("project") != project
+    ]
+    assert about_the_default_one == []

@@ -1,0 +1,65 @@
+"""Copy, move and backups (issue 16) of an instance in a project other than `default`: each
+stays in (or goes to) the instance's project, never the default project's namesake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hosts.models import BackupRecord
+from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
+from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.test_move_views import wait_task
+from tests.test_projects import shared_project, twin
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def exists(daemon, name: str, project: str) -> bool:
+    return daemon.lxc("query", f"/1.0/instances/{name}?project={project}", check=False).returncode == 0
+
+
+def test_a_copy_and_a_backup_stay_in_the_instance_project(admin_client, unix_host, lab, instances, made):
+    project = shared_project(made, lab.d1)
+    name = instances.make(lab.d1, running=False)
+    twin(lab.d1, name, project)
+    base = f"/hosts/lab1/instances/{name}"
+    instances.track(lab.d1, f"{name}-c")  # removed should it land in the default project
+
+    copied = admin_client.post(
+        f"{base}/transfer/?project={project}",
+        {"action": "copy", "target": "lab1", "target_name": f"{name}-c", "mode": "pull"},
+    )
+    assert copied.status_code == 302, copied.content.decode()
+    task = wait_task(op_class="transfer", targets__contains=f" instance:{name}-c ")
+    assert task.status == "success", task.error
+    assert exists(lab.d1, f"{name}-c", project) and not exists(lab.d1, f"{name}-c", "default")
+
+    backed_up = admin_client.post(
+        f"{base}/backups/create/?project={project}", {"name": "pb1", "compression": "gzip", "where": "host"}
+    )
+    assert backed_up.status_code == 302
+    task = wait_task(op_class="backup", targets__contains=f" instance:{name} ")
+    assert task.status == "success", task.error
+    assert BackupRecord.objects.get(instance=name, name="pb1").project == project
+    on_host = json.loads(lab.d1.lxc("query", f"/1.0/instances/{name}/backups?project={project}").stdout)
+    assert [b.rsplit("/", 1)[-1].split("?")[0] for b in on_host] == ["pb1"]
+    assert json.loads(lab.d1.lxc("query", f"/1.0/instances/{name}/backups").stdout) == []
+    page = admin_client.get(f"{base}/backups/?project={project}").content.decode()
+    assert 'id="backup-pb1"' in page and f"{base}/backups/pb1/delete/?project={project}" in page
+
+
+def test_a_bulk_move_takes_the_project_from_the_selection(admin_client, unix_host, https_host, lab, made):
+    project = shared_project(made, lab.d1)
+    made.project(lab.d2, project, "features.images=false", "features.profiles=false")
+    name = made.name("prj-mv")
+    lab.d1.lxc("init", "busybox", name, "--project", project)
+    answer = admin_client.post(
+        "/instances/bulk/move/", {"sel": f"lab1/{project}/{name}", "target": "lab2", "mode": "pull"}
+    )
+    assert answer.status_code == 200 and "started" in answer.content.decode(), answer.content.decode()
+    task = wait_task(op_class="transfer", targets__contains=f" instance:{name} ")
+    assert task.status == "success", task.error
+    assert exists(lab.d2, name, project) and not exists(lab.d1, name, project)
+    assert not exists(lab.d2, name, "default")

@@ -15,17 +15,28 @@ ACK_EVERY = 64 * 1024  # as static/js/terminal.js: every 64 KiB,
 ACK_DELAY = 0.1  # or 100 ms after the output was written
 
 
-def terminal_path(host: str, name: str) -> str:
-    return f"/ws/hosts/{host}/instances/{name}/terminal/"
+def terminal_path(host: str, name: str, project: str = "default") -> str:
+    path = f"/ws/hosts/{host}/instances/{name}/terminal/"
+    return path if project == "default" else f"{path}?project={project}"
 
 
 class TerminalClient:
     """Opens the socket; `start()` sends the description; output is collected as it comes and
     acknowledged (unless `ack=False`: a stalled browser)."""
 
-    def __init__(self, base_url: str, cookies, host: str, name: str, *, ack: bool = True, origin=None):
+    def __init__(
+        self,
+        base_url: str,
+        cookies,
+        host: str,
+        name: str,
+        *,
+        ack: bool = True,
+        origin=None,
+        project="default",
+    ):
         cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
-        uri = base_url.replace("http://", "ws://") + terminal_path(host, name)
+        uri = base_url.replace("http://", "ws://") + terminal_path(host, name, project)
         # Entered by hand: a test holds several, and closes each (or drops it, as a browser can).
         self.ws = connect(
             uri,

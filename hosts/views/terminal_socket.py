@@ -31,6 +31,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from ..concurrency import in_thread
 from ..domain import terminal, terminal_sessions
+from ..domain.projects import project_error
 from ..domain.roles import OPERATOR, has_role
 from ..domain.terminal import CONSOLE, TerminalRefused, TerminalRequest
 from ..domain.terminal_window import OutputWindow
@@ -217,6 +218,8 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
             started = await _db(terminal.start_session)(self.host, self.instance, self.request)
             self.socket = await attach(started.attachment)
         except (LXDError, TerminalRefused) as exc:
+            if isinstance(exc, LXDError):  # a project that is not there: LXD says "Instance not found"
+                exc = await in_thread(project_error, self.host, exc)
             status = exc.status if isinstance(exc, TerminalRefused) else exc.http_status
             message = f"{self.instance} on {self.host_name}: {exc}"
             await _db(terminal_sessions.audit_failed_start)(

@@ -5,13 +5,15 @@ projects that do not exist or are malformed, and admins creating and editing pro
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
 from django.urls import reverse
 
 from hosts.domain.ids import instance_dom_id
-from hosts.models import AuditEntry
+from hosts.domain.registration import register_host
+from hosts.models import AuditEntry, ClientCertificate
 from tests.config_helpers import form_value, made_fixture, raw, role_client, text  # noqa: F401 (fixture)
 from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 
@@ -190,3 +192,39 @@ def test_a_project_in_use_is_not_deleted(admin_client, unix_host, lab, made):
     answer = admin_client.post(reverse("project-delete", args=["lab1", project]))
     assert answer.status_code == 409 and "Only empty projects can be removed" in text(answer)
     assert lab.d1.lxc("project", "show", project, check=False).returncode == 0
+
+
+def restricted_token(daemon, projects: list[str]) -> str:
+    """A trust token whose certificate LXD restricts to `projects` (`lxc config trust add
+    --restricted --projects ...`)."""
+    body = {"name": "dashboard-restricted", "type": "client", "token": True, "restricted": True}
+    op = daemon.admin().call("POST", "/1.0/certificates", json_body={**body, "projects": projects})[0]
+    meta = op.metadata
+    token = {
+        "client_name": body["name"],
+        "fingerprint": meta["fingerprint"],
+        "addresses": meta["addresses"],
+        "secret": meta["secret"],
+        "expires_at": "0001-01-01T00:00:00Z",
+    }
+    return base64.b64encode(json.dumps(token).encode()).decode()
+
+
+def test_a_certificate_restricted_to_one_project_sees_that_project(admin_client, lab, made):
+    """LXD 5.0.2 refuses such a certificate the default project and all-projects listings: the
+    fleet asks each project it may see instead."""
+    project = shared_project(made, lab.d2)
+    name = made.name("prj-r")
+    lab.d2.lxc("init", "busybox", name, "--project", project)
+    register_host("labr", lab.d2.url, token=restricted_token(lab.d2, [project]))
+    try:
+        listed = raw(admin_client.get(reverse("project-list", args=["labr"])))
+        assert f'data-project="{project}"' in listed and 'data-project="default"' not in listed
+        html = raw(admin_client.get(reverse("home")))
+        assert f'id="{instance_dom_id("labr", name, project)}"' in html
+        state = raw(admin_client.get(reverse("fleet-state", args=["labr"])))
+        assert f'id="{instance_dom_id("labr", name, project)}-status"' in state and "Stopped" in state
+        assert "not authorized" not in html + state
+    finally:
+        fingerprint = ClientCertificate.default().fingerprint
+        lab.d2.admin().call("DELETE", f"/1.0/certificates/{fingerprint}", project_scoped=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
-from .errors import LXDAPIError, LXDError
+from .errors import LXDAPIError, LXDError, NotTrusted
 from .operation import Operation
 
 # LXD's own state actions (PUT /1.0/instances/<n>/state).
@@ -36,7 +36,19 @@ class InstancesAPI:
         if not all_projects:
             return self.get("/1.0/instances", params={"recursion": recursion}, timeout=timeout) or []
         params = {"recursion": recursion, "all-projects": "true"}
-        found = self.get("/1.0/instances", params=params, timeout=timeout, project_scoped=False) or []
+        try:
+            found = self.get("/1.0/instances", params=params, timeout=timeout, project_scoped=False) or []
+        except NotTrusted:
+            # LXD 5.0.2 refuses all-projects to a certificate restricted to some projects (and
+            # its default project too): ask each project it may see
+            found = []
+            for project in self.projects():
+                name = project.get("name") or "default"
+                listed = self.for_project(name).instances(recursion, timeout) or []
+                found += [
+                    dict(i, project=i.get("project") or name) if isinstance(i, dict) else i for i in listed
+                ]
+            return found
         for instance in found:
             if isinstance(instance, dict):
                 instance.setdefault("project", "default")

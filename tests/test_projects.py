@@ -91,7 +91,9 @@ def test_one_name_in_two_projects_is_two_instances(admin_client, unix_host, lab,
     files = admin_client.get(in_project("instance-files", "lab1", name, project=project) + "&path=/etc")
     assert files.status_code == 200 and "passwd" in text(files)
     entry = AuditEntry.objects.filter(action="instance.start").latest("pk")
-    assert entry.outcome == "ok" and entry.target == name
+    assert entry.outcome == "ok" and entry.target == f"{name} (project {project})"
+    snapshot = AuditEntry.objects.filter(action="snapshot.create").latest("pk")
+    assert snapshot.target == f"{name}/in-project (project {project})"
 
 
 def test_a_project_that_does_not_exist_or_breaks_the_rule(admin_client, unix_host, lab, instances):

@@ -24,6 +24,7 @@ from django.conf import settings
 from ..concurrency import SLOW, parallel
 from ..lxd import LXDAPIError, LXDClient, LXDError, Operation
 from ..lxd.errors import UserError
+from ..models import Host
 from .audit import audited
 
 ACTIONS = ("start", "stop", "restart", "freeze", "unfreeze", "delete")
@@ -161,6 +162,8 @@ def perform(client: LXDClient, host_name: str, name: str, req: ActionRequest) ->
 
 def audit_result(request, host, result: ActionResult) -> None:
     """Record one action's outcome (ok, or failed with LXD's text) in the audit trail."""
+    if isinstance(host, Host):
+        host = host.for_project(result.project)
     try:
         with audited(request, f"instance.{result.action}", host=host, target=result.name) as entry:
             entry.operation_id = ",".join(result.operation_ids)[:64]

@@ -33,6 +33,8 @@ def record(
     """`actor` names who acted when no user did (a management command)."""
     authenticated = user is not None and getattr(user, "is_authenticated", False)
     host_name = host.name if isinstance(host, Host) else (host or "")
+    if isinstance(host, Host) and host.project != "default" and target:
+        target = f"{target} (project {host.project})"  # one name in two projects is two objects
     return AuditEntry.objects.create(
         user=user if authenticated else None,
         username=user.get_username() if authenticated else actor,

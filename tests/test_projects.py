@@ -90,6 +90,12 @@ def test_one_name_in_two_projects_is_two_instances(admin_client, unix_host, lab,
 
     files = admin_client.get(in_project("instance-files", "lab1", name, project=project) + "&path=/etc")
     assert files.status_code == 200 and "passwd" in text(files)
+    upload = in_project("instance-file-upload", "lab1", name, project=project) + "&path=/root/in-project"
+    put = admin_client.put(upload, b"project file\n", content_type="application/octet-stream")
+    assert put.status_code == 201, text(put)
+    pulled = lab.d1.lxc("file", "pull", f"{name}/root/in-project", "-", "--project", project)
+    assert pulled.stdout == "project file\n"
+    assert lab.d1.lxc("file", "pull", f"{name}/root/in-project", "-", check=False).returncode != 0
     entry = AuditEntry.objects.filter(action="instance.start").latest("pk")
     assert entry.outcome == "ok" and entry.target == f"{name} (project {project})"
     snapshot = AuditEntry.objects.filter(action="snapshot.create").latest("pk")

@@ -3,11 +3,13 @@ stays in (or goes to) the instance's project, never the default project's namesa
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
 
-from hosts.models import BackupRecord
+from hosts.domain.schedules import tick
+from hosts.models import BackupRecord, BackupSchedule
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
 from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 from tests.test_move_views import wait_task
@@ -63,3 +65,36 @@ def test_a_bulk_move_takes_the_project_from_the_selection(admin_client, unix_hos
     assert task.status == "success", task.error
     assert exists(lab.d2, name, project) and not exists(lab.d1, name, project)
     assert not exists(lab.d2, name, "default")
+
+
+def test_a_schedule_picks_instances_by_project_and_the_stale_list_names_it(
+    admin_client, unix_host, lab, instances, made, settings, tmp_path
+):
+    settings.DASHBOARD_BACKUP_DIR = tmp_path / "backups"
+    project = shared_project(made, lab.d1)
+    name = instances.make(lab.d1, running=False)
+    twin(lab.d1, name, project)
+    common = {
+        "host_name": "lab1",
+        "name_pattern": name,
+        "cron": "0 2 * * *",
+        "created_at": at("2026-03-01 00:00"),
+    }
+    BackupSchedule.objects.create(name="in-project", project=project, **common)
+    [report] = tick("p1", at("2026-03-01 02:00:30"))
+    assert [(r.project, r.instance) for r in report.made] == [(project, name)] and report.errors == []
+    assert len(backups(lab.d1, name, project)) == 1 and backups(lab.d1, name, "default") == []
+
+    stale = admin_client.get("/backups/stale/?hours=1").content.decode()
+    default_row = stale.split(f'id="stale-lab1-{name}"', 1)[1].split("</tr>", 1)[0]
+    assert "<td>default</td>" in default_row  # never backed up
+    project_row = stale.split(f'id="stale-lab1-{project}-{name}"', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{project}</td>" in project_row and f"?project={project}" in project_row
+
+
+def at(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def backups(daemon, name: str, project: str) -> list:
+    return json.loads(daemon.lxc("query", f"/1.0/instances/{name}/backups?project={project}").stdout)

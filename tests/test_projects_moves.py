@@ -39,7 +39,7 @@ def test_a_copy_and_a_backup_stay_in_the_instance_project(admin_client, unix_hos
     assert exists(lab.d1, f"{name}-c", project) and not exists(lab.d1, f"{name}-c", "default")
 
     backed_up = admin_client.post(
-        f"{base}/backups/create/?project={project}", {"name": "pb1", "compression": "gzip", "where": "host"}
+        f"{base}/backups/create/?project={project}", {"name": "pb1", "compression": "gzip", "where": "both"}
     )
     assert backed_up.status_code == 302
     task = wait_task(op_class="backup", targets__contains=f" instance:{name} ")
@@ -50,6 +50,17 @@ def test_a_copy_and_a_backup_stay_in_the_instance_project(admin_client, unix_hos
     assert json.loads(lab.d1.lxc("query", f"/1.0/instances/{name}/backups").stdout) == []
     page = admin_client.get(f"{base}/backups/?project={project}").content.decode()
     assert 'id="backup-pb1"' in page and f"{base}/backups/pb1/delete/?project={project}" in page
+
+    # the export restores into the project it was made in
+    record = BackupRecord.objects.get(instance=name, name="pb1")
+    instances.track(lab.d1, f"{name}-r")  # removed should it land in the default project
+    restored = admin_client.post(
+        "/backups/restore/", {"record": record.pk, "host": "lab1", "name": f"{name}-r"}
+    )
+    assert restored.status_code == 302, restored.content.decode()
+    task = wait_task(op_class="backup", targets__contains=f" instance:{name}-r ")
+    assert task.status == "success", task.error
+    assert exists(lab.d1, f"{name}-r", project) and not exists(lab.d1, f"{name}-r", "default")
 
 
 def test_a_bulk_move_takes_the_project_from_the_selection(admin_client, unix_host, https_host, lab, made):

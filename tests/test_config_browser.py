@@ -96,6 +96,10 @@ def test_an_instance_in_a_second_project_shows_in_the_fleet_and_starts(page, liv
     expect(page.locator(f"{row}-status")).to_have_text("Running", timeout=30_000)
     assert shown(lab.d1, name, project)["status"] == "Running"
 
+    page.click("#create-link")  # a create from the filtered fleet is in that project
+    expect(page.locator("#id_project")).to_have_value(project)
+    page.go_back()
+
     page.locator(f"{row} a.instance-link").click()
     expect(page.locator(f"{row}-status")).to_have_text("Running")
     assert f"project={project}" in page.url

@@ -258,7 +258,8 @@ def instance_create(request):
         "operator_profiles": [(host.name, host.operator_profiles) for host in hosts],
     }
     if request.method == "GET":
-        form = InstanceCreateForm(initial={"host": request.GET.get("host", "")}, host_names=host_names)
+        initial = {"host": request.GET.get("host", ""), "project": request.GET.get("project") or "default"}
+        form = InstanceCreateForm(initial=initial, host_names=host_names)
         context = {"form": form, "aliases": _image_aliases(hosts), **limits}
         return render(request, "hosts/instance_create.html", context)
     form = InstanceCreateForm(request.POST, host_names=host_names)

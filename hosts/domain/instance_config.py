@@ -281,11 +281,6 @@ def field_refusal(exc: LXDAPIError, change: ConfigChange) -> FieldRefused:
     return FieldRefused(f"LXD refused the change: {message}", "__all__", exc.http_status)
 
 
-def target(host: Host, name: str) -> str:
-    """An instance as the audit log names it (its project when not the default one)."""
-    return name if host.project == "default" else f"{name} (project {host.project})"
-
-
 def refuse_policy(request, host: Host, action: str, what: str, exc: PolicyRefused) -> None:
     record(request.user, action, host=host, target=what, outcome=AuditEntry.Outcome.REFUSED, error=str(exc))
 
@@ -293,7 +288,7 @@ def refuse_policy(request, host: Host, action: str, what: str, exc: PolicyRefuse
 def save(request, host: Host, name: str, version: str, change: ConfigChange) -> list[str]:
     """Write `change` to the instance; the changed keys that wait for a restart (if it runs).
     PolicyRefused (403), EditConflict (409), FieldRefused (LXD's reason, by field)."""
-    what = f"{target(host, name)}: {change.summary()}"
+    what = f"{name}: {change.summary()}"
     try:
         check_write(request.user, host, **change.policy_args())
     except PolicyRefused as exc:
@@ -318,7 +313,7 @@ def save(request, host: Host, name: str, version: str, change: ConfigChange) -> 
 
 def remove_device(request, host: Host, name: str, device: str) -> None:
     """Remove one of the instance's own devices; one its profiles give is explained, not sent."""
-    what = f"{target(host, name)}: device {device} removed"
+    what = f"{name}: device {device} removed"
     client = host.client()
     instance = client.instance(name)
     if device not in (instance.get("devices") or {}):

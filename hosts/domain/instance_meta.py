@@ -18,7 +18,7 @@ from ..models import Host
 from .actions import instance_lock
 from .audit import audited
 from .config_view import config_value
-from .instance_config import refuse_policy, target
+from .instance_config import refuse_policy
 from .policy import PolicyRefused, check_write
 from .roles import may_see_secrets
 
@@ -43,7 +43,7 @@ def user_key(key: str) -> str:
 
 
 def set_description(request, host: Host, name: str, description: str, original: str) -> None:
-    what = f"{target(host, name)}: description"
+    what = f"{name}: description"
     client = host.client()
     with (
         instance_lock(host.name, name),
@@ -64,7 +64,7 @@ def set_description(request, host: Host, name: str, description: str, original: 
 
 
 def set_user_key(request, host: Host, name: str, key: str, value: str, original: str) -> None:
-    what = f"{target(host, name)}: {key}={value or '(unset)'}"
+    what = f"{name}: {key}={value or '(unset)'}"
     try:
         check_write(request.user, host, config={key: value}, profiles=())
     except PolicyRefused as exc:

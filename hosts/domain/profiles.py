@@ -82,10 +82,6 @@ def _check(request, host: Host, action: str, name: str, before: ProfileRow | Non
         raise
 
 
-def _target(host: Host, name: str) -> str:
-    return name if host.project == "default" else f"{name} (project {host.project})"
-
-
 class ProfileRefused(UserError):
     """LXD refused a profile write; `field` names the form field it is about (or "")."""
 
@@ -114,7 +110,7 @@ def _refused(exc: LXDAPIError, host: Host, name: str) -> ProfileRefused:
 def create_profile(request, host: Host, name: str, description: str, config: dict, devices: dict) -> None:
     PROFILE.check(name)
     _check(request, host, "profile.create", name, None, config, devices)
-    with audited(request, "profile.create", host=host, target=_target(host, name)):
+    with audited(request, "profile.create", host=host, target=name):
         try:
             host.client().create_profile(name, config, devices, description)
         except LXDAPIError as exc:
@@ -131,7 +127,7 @@ def update_profile(
     _, hidden, multiline = editable(before.config, request.user)
     config = with_kept(before.config, config, [*hidden, *multiline])
     _check(request, host, "profile.edit", name, before, config, devices)
-    with audited(request, "profile.edit", host=host, target=_target(host, name)):
+    with audited(request, "profile.edit", host=host, target=name):
         try:
             client.put_profile(name, {"config": config, "devices": devices, "description": description}, etag)
         except LXDAPIError as exc:
@@ -140,7 +136,7 @@ def update_profile(
 
 def rename_profile(request, host: Host, name: str, new_name: str) -> None:
     PROFILE.check(new_name)
-    with audited(request, "profile.rename", host=host, target=f"{_target(host, name)} -> {new_name}"):
+    with audited(request, "profile.rename", host=host, target=f"{name} -> {new_name}"):
         try:
             host.client().rename_profile(name, new_name)
         except LXDAPIError as exc:
@@ -149,7 +145,7 @@ def rename_profile(request, host: Host, name: str, new_name: str) -> None:
 
 def delete_profile(request, host: Host, name: str) -> None:
     client = host.client()
-    with audited(request, "profile.delete", host=host, target=_target(host, name)):
+    with audited(request, "profile.delete", host=host, target=name):
         try:
             client.delete_profile(name)
         except LXDAPIError as exc:
@@ -252,7 +248,7 @@ def copy_profile(
     is left alone and says so."""
     results = []
     for target, now in zip(targets, compare(source, targets), strict=True):
-        label = f"{_target(target, source.name)} from {source_host.name}"
+        label = f"{source.name} from {source_host.name}"
         if now.state == "unreachable":
             results.append(CopyResult(target.name, False, now.error))
             continue

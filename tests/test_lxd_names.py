@@ -161,6 +161,9 @@ BAD_IN_URL = {
     "pool": ["..", "a%20b"],
     "volume": ["..", "a%20b"],
     "backup": ["..", "a%20b"],
+    "device": ["..", "a%20b"],
+    "profile": ["..", "a%20b"],
+    "project_name": ["..", "a%20b"],
 }
 
 
@@ -179,6 +182,9 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
         "pool": "default",
         "volume": "data",
         "backup": "b1",
+        "device": "eth0",
+        "profile": "default",
+        "project_name": "p1",
     }
     checked = set()
     for route, url_name in dashboard_routes():
@@ -194,7 +200,7 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
                     response = admin_client.post(url, {"confirm": "yes"})
                 assert response.status_code == 400, f"{url} -> {response.status_code}"
                 assert re.search(
-                    r"is not a valid (instance|snapshot|log file|network|storage pool|storage volume|backup) name"
+                    r"is not a valid (instance|snapshot|log file|network|storage pool|storage volume|backup|device|profile|project) name"
                     r"|is not a valid (operation id|image fingerprint)",
                     response.content.decode(),
                 ), url

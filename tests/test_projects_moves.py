@@ -109,3 +109,18 @@ def at(text: str) -> dt.datetime:
 
 def backups(daemon, name: str, project: str) -> list:
     return json.loads(daemon.lxc("query", f"/1.0/instances/{name}/backups?project={project}").stdout)
+
+
+def test_a_copy_to_a_host_without_the_project_is_refused_before_anything_moves(
+    admin_client, unix_host, https_host, lab, made
+):
+    project = shared_project(made, lab.d1)
+    name = made.name("prj-cp")
+    lab.d1.lxc("init", "busybox", name, "--project", project)
+    refused = admin_client.post(
+        f"/hosts/lab1/instances/{name}/transfer/?project={project}",
+        {"action": "copy", "target": "lab2", "mode": "pull"},
+    )
+    assert refused.status_code == 404
+    assert f"lab2 has no project {project}" in refused.content.decode()
+    assert not exists(lab.d2, name, "default")

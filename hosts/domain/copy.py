@@ -141,6 +141,13 @@ def _plan(user, spec: TransferSpec) -> Plan:
     instance = source.instance(spec.name)
     project = spec.project or spec.target.project or "default"
     target = spec.target.client(timeout=PLAN_TIMEOUT).for_project(project)
+    if project != "default" and target.project_visible(project) is not True:
+        # else LXD would only say, late, that it found no such instance or profile
+        raise TransferRefused(
+            f"{spec.target.name} has no project {project} (or the dashboard may not see it): "
+            "create it there first, or choose another project",
+            404,
+        )
     same_server = spec.source.pk == spec.target.pk or spec.source.endpoint == spec.target.endpoint
     target_name = spec.target_name or spec.name
     same_place = same_server and project == (spec.source.project or "default")

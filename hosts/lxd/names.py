@@ -75,13 +75,6 @@ PROFILE = NameRule(
     lambda name: bool(_PROFILE_RE.match(name)) and name not in DOT_SEGMENTS,
 )
 
-_PROJECT_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-PROJECT = NameRule(
-    "project name",
-    "Project names have 1 to 63 letters, digits, '-' or '_'.",
-    lambda name: bool(_PROJECT_RE.match(name)),
-)
-
 # lxc.log, lxc.conf, console.log, exec_<uuid>.stdout, snapshot_..., migration_...
 _LOG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,254}$")
 LOG_FILE = NameRule(

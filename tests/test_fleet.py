@@ -9,8 +9,8 @@ from django.urls import reverse
 from hosts.fleet.rows import render_instance_row
 from hosts.lxd import LXDClient
 from hosts.models import Host
-from tests.fleet_helpers import cell, instances_fixture, loader_urls  # noqa: F401 (fixture)
 from tests.servers import hanging_server
+from tests.support import cell, loader_urls
 
 pytestmark = pytest.mark.django_db
 
@@ -99,8 +99,8 @@ def test_text_filter_matches_ips_once_state_arrives(admin_client, unix_host, lab
 
 
 def test_sort_by_column(admin_client, unix_host, lab, instances):
-    first = instances.make(lab.d1, name="flt-aaa-sort", running=False)
-    last = instances.make(lab.d1, name="flt-zzz-sort", running=False)
+    first = instances.make(lab.d1, name=instances.name("aaa"), running=False)
+    last = instances.make(lab.d1, name=instances.name("zzz"), running=False)
     asc = admin_client.get(reverse("home"), {"sort": "name"}).content.decode()
     desc = admin_client.get(reverse("home"), {"sort": "name", "dir": "desc"}).content.decode()
     assert asc.index(f'data-name="{first}"') < asc.index(f'data-name="{last}"')

@@ -188,13 +188,11 @@ def test_remove_host(admin_client, https_host, lab):
     assert fp not in {c["fingerprint"] for c in lab.d2.admin().certificates()}
 
 
-def test_viewer_cannot_register_or_edit(client, django_user_model, https_host):
-    viewer = django_user_model.objects.create_user("viewer", password="x-long-password")
-    client.force_login(viewer)
-    assert client.get(reverse("host-detail", args=[https_host.name])).status_code == 200
-    response = client.post(reverse("host-config", args=[https_host.name]), {"config": "a = b"})
+def test_viewer_cannot_register_or_edit(viewer_client, https_host):
+    assert viewer_client.get(reverse("host-detail", args=[https_host.name])).status_code == 200
+    response = viewer_client.post(reverse("host-config", args=[https_host.name]), {"config": "a = b"})
     assert response.status_code == 403
-    assert client.post(reverse("host-remove", args=[https_host.name])).status_code == 403
+    assert viewer_client.post(reverse("host-remove", args=[https_host.name])).status_code == 403
     assert Host.objects.filter(pk=https_host.pk).exists()
 
 

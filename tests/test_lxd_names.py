@@ -8,8 +8,8 @@ import pytest
 from hosts.lxd import InvalidName, LXDClient
 from hosts.lxd.names import INSTANCE, LOG_FILE, OPERATION, PROFILE, SNAPSHOT, check_path
 from hosts.models import Host
-from tests.files_helpers import container
 from tests.routes import CONVERTER, dashboard_routes
+from tests.support import an_instance
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +75,7 @@ def test_image_aliases_may_hold_an_encoded_slash_but_no_dot_segment():
 @pytest.fixture
 def stopped(lab):
     """A stopped container with one snapshot on d2: LXD would delete or rename it if asked."""
-    with container(lab.d2, running=False) as name:
+    with an_instance(lab.d2, running=False) as name:
         lab.d2.lxc("snapshot", name, "snap0")
         yield name
 

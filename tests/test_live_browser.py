@@ -265,6 +265,7 @@ def test_a_page_reconnects_by_itself_and_catches_up(page, live_dashboard, live_h
         relay.send_signal(signal.SIGTERM)
         relay.wait(15)
         reader.join(15)
+        relay.stdout.close()
     output = "".join(lines)
     assert relay.returncode == 0 and "relay running" in output and "relay stopped" in output, output
 

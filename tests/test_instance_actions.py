@@ -192,7 +192,7 @@ def test_create_from_an_image_on_another_host(admin_client, unix_host, https_hos
             if op.op_class == "token" and not op.is_final and any(kind == "image" for kind, _ in op.objects)
         ]
     finally:
-        lab.d1.lxc("delete", "--force", name, check=False)
+        instances.cleanup()
         d1.run("DELETE", f"/1.0/images/{fingerprint}")
 
 

@@ -1,12 +1,13 @@
 """Fixtures: the real LXD lab, logged-in Django clients, a live daphne server and a browser.
 The factories and helpers behind them are in tests/support/.
 
-Order: tests that drive the browser run after the others (Playwright's sync API leaves its
-event loop set as the thread's running loop, which async tests cannot start under), and
-tests marked `destructive` (they restart or kill a daemon, or wreck its configuration) run
-last of all, so a daemon they leave broken cannot take other tests with it."""
+Order: tests marked `destructive` (they restart or kill a daemon or the live dashboard, or
+wreck a daemon's configuration) run last, so a daemon they leave broken cannot take other
+tests with it."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
@@ -22,12 +23,24 @@ from tests.support import (
 
 
 def pytest_collection_modifyitems(config, items):
-    def rank(item) -> int:
-        if item.get_closest_marker("destructive"):
-            return 2
-        return 1 if item.get_closest_marker("browser") else 0
+    items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)  # stable
 
-    items.sort(key=rank)  # stable: the file order stays within each rank
+
+@pytest.fixture(autouse=True)
+def _no_loop_left_by_the_browser(request):
+    """Playwright's sync API leaves its event loop set as the thread's running loop while the
+    browser (a session fixture) is open: every later test would look like async code to
+    asyncio and Django (async tests could not start, sync database calls were refused).
+    Tests that do not drive the browser run with that loop set aside."""
+    loop = asyncio.events._get_running_loop()
+    if loop is None or {"browser", "page"} & set(request.fixturenames):
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")

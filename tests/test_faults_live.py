@@ -5,14 +5,12 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.lab import ROOT
 from tests.support import wait_until
 
 PASSWORD = "fault-test-password-1"
@@ -64,7 +62,7 @@ def stopping(daemon, name: str) -> bool:
     )
 
 
-@pytest.mark.destructive  # kills d3 (bin/lab brings it back)
+@pytest.mark.destructive  # kills d3 (and starts it again)
 def test_host_killed_in_the_middle_of_an_operation(live_dashboard, lab, instances):
     d3 = lab.d3
     live_dashboard.manage("addhost", "lab3", d3.url, "--token", d3.trust_token("fault-kill"), check=False)
@@ -89,7 +87,7 @@ def test_host_killed_in_the_middle_of_an_operation(live_dashboard, lab, instance
         assert page.status_code == 502 and "offline" in page.text
         assert live_dashboard.audit_outcomes(["admin"]).get("failed", 0) >= 1
     finally:
-        subprocess.run([str(ROOT / "bin" / "lab"), "up", "3"], check=True, capture_output=True, timeout=120)
+        d3.start()
     # back: the same pinned host answers again, and the instance is still known to LXD
     wait_until(lambda: session.get("/hosts/lab3/").status_code == 200, 30, "lab3 answering again")
     assert session.get(f"/hosts/lab3/instances/{name}/").status_code == 200

@@ -4,7 +4,6 @@ over HTTPS (the `live_hosts` fixture)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
@@ -172,25 +171,13 @@ def test_a_restarted_daemon_goes_offline_then_online_with_one_connection(
         tab.evaluate("window.notReloaded = true")
     badge = page.locator("#host-status-lab2")
 
-    env = {**os.environ, "LXD_DIR": lab.d2.lxd_dir}
     log = Path(lab.d2.lxd_dir) / "lxd.log"
-    subprocess.run(["lxd", "shutdown", "--timeout", "60"], env=env, check=True, timeout=90)
+    lab.d2.shutdown()
     for tab in pages:
         expect(tab.locator("#host-status-lab2")).to_have_text("offline", timeout=20_000)
     offset = log.stat().st_size if log.exists() else 0
     # --debug: the daemon logs every events listener it serves, with its remote address.
-    subprocess.run(  # detached, as bin/lab starts it
-        [
-            "sh",
-            "-c",
-            'setsid lxd --group root --debug --logfile "$1" </dev/null >/dev/null 2>&1 &',
-            "sh",
-            str(log),
-        ],
-        env=env,
-        check=True,
-    )
-    subprocess.run(["lxd", "waitready", "--timeout", "60"], env=env, check=True, timeout=90)
+    lab.d2.start("--debug")
     expect(badge).to_have_text("online", timeout=30_000)
     for tab in pages:
         expect(tab.locator("#host-status-lab2")).to_have_text("online", timeout=30_000)

@@ -26,19 +26,18 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: item.get_closest_marker("destructive") is not None)  # stable
 
 
-@pytest.fixture(autouse=True)
-def _no_loop_left_by_the_browser(request):
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
     """Playwright's sync API leaves its event loop set as the thread's running loop while the
     browser (a session fixture) is open: every later test would look like async code to
-    asyncio and Django (async tests could not start, sync database calls were refused).
-    Tests that do not drive the browser run with that loop set aside."""
+    asyncio and Django (async tests could not start, database calls were refused).  Tests
+    that do not drive the browser run, fixtures included, with that loop set aside."""
     loop = asyncio.events._get_running_loop()
-    if loop is None or {"browser", "page"} & set(request.fixturenames):
-        yield
-        return
+    if loop is None or {"browser", "page"} & set(item.fixturenames):
+        return (yield)
     asyncio.events._set_running_loop(None)
     try:
-        yield
+        return (yield)
     finally:
         asyncio.events._set_running_loop(loop)
 
@@ -139,7 +138,10 @@ def browser():
                 "--no-first-run",
             ],
         )
+        playwrights_loop = asyncio.events._get_running_loop()
         yield browser
+        # (the session may end after a test that ran with this loop set aside)
+        asyncio.events._set_running_loop(playwrights_loop)
         browser.close()
 
 

@@ -143,7 +143,7 @@ def test_input_the_command_does_not_read_holds_nothing_back(live_hosts, lab, adm
     size = 4 * 1024 * 1024
     command = (
         "stty raw -echo; yes & while [ ! -e /tmp/drain ]; do sleep 0.1; done; kill $!; "
-        f"head -c {size} >/dev/null; echo; echo drained"
+        f"head -c {size} >/dev/null; echo; echo drained; head -c 1 >/dev/null"
     )
     client = terminal(live_hosts, admin, running, ack=False)
     client.start(command=f"sh -c '{command}'")
@@ -155,8 +155,11 @@ def test_input_the_command_does_not_read_holds_nothing_back(live_hosts, lab, adm
     client.until(lambda: len(client.output) >= written + OUTPUT_WINDOW // 2, what="output after the ack")
     lab.d1.lxc("exec", running, "--", "touch", "/tmp/drain")
     client.ack = True  # from now on the page reads as usual
+    # The command waits for one more byte after it said so: LXD 5.0.2 may drop what a command
+    # writes just before it exits (its PTY reader races the exit), which is not ours to test.
+    client.until(lambda: b"drained" in client.output[-100:], what="the input drained")
+    client.send(b"z")
     assert client.until_message(lambda m: m["type"] == "exit")["code"] == 0
-    assert b"drained" in client.output[-100:]
     assert until_no_exec(lab.d1, running) == []
 
 

@@ -1,24 +1,14 @@
-"""Helpers of the config, profile and project tests (issue 14): clients per role, and profiles
+"""Helpers of the config, profile and project tests (issue 14): pages read back, and profiles
 and projects made on the real lab daemons, removed afterwards with what uses them."""
 
 from __future__ import annotations
 
 import html
 import re
-import uuid
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 
-
-def role_client(django_user_model, username: str, role: str | None) -> Client:
-    user = django_user_model.objects.create_user(username, password=f"a-long-{username}-password")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.support import new_name
 
 
 def text(response) -> str:
@@ -55,8 +45,10 @@ class Made:
         self.projects: list[tuple[object, str]] = []
 
     @staticmethod
-    def name(prefix: str) -> str:
-        return f"{prefix}-{uuid.uuid4().hex[:6]}"
+    def name(tag: str) -> str:
+        """A profile, project or instance name of the tests' factory (t-<tag>-<hex>): what an
+        interrupted run leaves is swept at the next start."""
+        return new_name(tag)
 
     def profile(self, daemon, name: str, project: str = "default", *settings: str) -> str:
         self.profiles.append((daemon, name, project))

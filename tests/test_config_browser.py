@@ -12,8 +12,7 @@ from playwright.sync_api import expect
 
 from hosts.domain.ids import instance_dom_id
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
-from tests.conftest import free_port
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.support import free_port
 from tests.test_projects import shared_project
 
 pytestmark = pytest.mark.browser

@@ -10,8 +10,8 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry, Host
-from tests.config_helpers import editor_form, made_fixture, raw, role_client, text  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.config_helpers import editor_form, made_fixture, raw, text  # noqa: F401 (fixture)
+from tests.support import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -33,8 +33,8 @@ def save(client, name: str, page: str | None = None, project: str = "default", *
 
 
 @pytest.fixture
-def operator(django_user_model):
-    return role_client(django_user_model, "cfg-operator", "operator")
+def operator(db):
+    return logged_in(make_user("cfg-operator", "operator"))
 
 
 def test_the_preview_marks_what_each_profile_gives(admin_client, unix_host, lab, instances, made):
@@ -121,8 +121,8 @@ def test_an_operator_writes_what_the_policy_allows_and_nothing_else(operator, un
     assert removed.status_code == 302 and "extra" not in show(lab, name)["devices"]
 
 
-def test_viewers_cannot_open_or_use_the_editor(django_user_model, unix_host, lab, instances):
-    viewer = role_client(django_user_model, "cfg-viewer", None)
+def test_viewers_cannot_open_or_use_the_editor(unix_host, lab, instances):
+    viewer = logged_in(make_user("cfg-viewer", None))
     name = instances.make(lab.d1, running=False)
     assert viewer.get(url(name)).status_code == 403
     assert viewer.post(url(name), {"config": "user.x = 1"}).status_code == 403
@@ -164,10 +164,10 @@ def test_lxd_refusals_show_next_to_their_field(
 
 
 def test_two_browsers_editing_at_once_the_second_is_refused_with_the_fresh_values(
-    admin_client, django_user_model, unix_host, lab, instances
+    admin_client, unix_host, lab, instances
 ):
     name = instances.make(lab.d1, running=False)
-    other = role_client(django_user_model, "cfg-admin2", "admin")
+    other = logged_in(make_user("cfg-admin2", "admin"))
     first_page, second_page = raw(admin_client.get(url(name))), raw(other.get(url(name)))
     assert save(admin_client, name, first_page, config="user.who = first").status_code == 302
     late = save(other, name, second_page, config="user.who = second")
@@ -259,13 +259,14 @@ def test_description_and_user_keys_inline(operator, unix_host, lab, instances):
 
 def test_an_instance_in_another_project_is_edited_there(admin_client, unix_host, lab, made):
     project = made.project(lab.d1, made.name("cfgproj"), "features.images=false", "features.profiles=false")
-    lab.d1.lxc("init", "busybox", "cfg-in-project", "--project", project)
-    page = raw(admin_client.get(url("cfg-in-project", project)))
-    assert f'action="/hosts/lab1/instances/cfg-in-project/config/?project={project}"' in page
-    response = save(admin_client, "cfg-in-project", page, project=project, config="user.where = " + project)
+    name = made.name("cfg")
+    lab.d1.lxc("init", "busybox", name, "--project", project)
+    page = raw(admin_client.get(url(name, project)))
+    assert f'action="/hosts/lab1/instances/{name}/config/?project={project}"' in page
+    response = save(admin_client, name, page, project=project, config="user.where = " + project)
     assert response.status_code == 302 and response["Location"].endswith(f"?project={project}")
-    assert show(lab, "cfg-in-project", project)["config"]["user.where"] == project
-    assert admin_client.get(url("cfg-in-project")).status_code == 404  # not in the default project
-    missing = admin_client.get(url("cfg-in-project", "no-such-project"))
+    assert show(lab, name, project)["config"]["user.where"] == project
+    assert admin_client.get(url(name)).status_code == 404  # not in the default project
+    missing = admin_client.get(url(name, "no-such-project"))
     assert missing.status_code == 404 and "lab1 has no project no-such-project" in text(missing)
     assert Host.objects.get(name="lab1").name == "lab1"

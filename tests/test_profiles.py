@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry, Host
-from tests.config_helpers import form_value, made_fixture, raw, role_client, text  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.config_helpers import form_value, made_fixture, raw, text  # noqa: F401 (fixture)
+from tests.support import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -23,8 +23,8 @@ def edit_form(page: str) -> dict:
 
 
 @pytest.fixture
-def operator(django_user_model):
-    return role_client(django_user_model, "prof-operator", "operator")
+def operator(db):
+    return logged_in(make_user("prof-operator", "operator"))
 
 
 def test_the_list_shows_each_profile_with_the_instances_using_it(

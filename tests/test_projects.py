@@ -14,8 +14,8 @@ from django.urls import reverse
 from hosts.domain.ids import instance_dom_id
 from hosts.domain.registration import register_host
 from hosts.models import AuditEntry, ClientCertificate
-from tests.config_helpers import form_value, made_fixture, raw, role_client, text  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
+from tests.config_helpers import form_value, made_fixture, raw, text  # noqa: F401 (fixture)
+from tests.support import logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -150,7 +150,7 @@ def project_config(daemon, name: str) -> dict:
     return json.loads(daemon.lxc("query", f"/1.0/projects/{name}").stdout)["config"]
 
 
-def test_admins_create_and_edit_projects(admin_client, django_user_model, unix_host, lab, made):
+def test_admins_create_and_edit_projects(admin_client, unix_host, lab, made):
     name = made.track_project(lab.d1, made.name("prj-adm"))
     form = {
         "name": name,
@@ -184,7 +184,7 @@ def test_admins_create_and_edit_projects(admin_client, django_user_model, unix_h
     assert wrong.status_code == 400 and "limits.instances" in text(wrong)
     assert project_config(lab.d1, name)["limits.instances"] == "5"
 
-    operator = role_client(django_user_model, "prj-operator", "operator")
+    operator = logged_in(make_user("prj-operator", "operator"))
     refused = operator.post(detail, {**form, "config": "limits.instances = 9", "etag": ""})
     assert refused.status_code == 403
     assert (

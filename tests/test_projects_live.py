@@ -9,8 +9,7 @@ import pytest
 
 from hosts.live import groups
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
-from tests.live import Inbox
+from tests.support import Inbox
 from tests.test_projects import shared_project, twin
 from tests.test_relay import is_, layer, online, start_relay  # noqa: F401 (fixtures)
 

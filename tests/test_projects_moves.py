@@ -11,7 +11,6 @@ import pytest
 from hosts.domain.schedules import tick
 from hosts.models import BackupRecord, BackupSchedule
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 from tests.test_move_views import wait_task
 from tests.test_projects import shared_project, twin
 

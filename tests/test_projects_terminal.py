@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 from tests.test_projects import shared_project, twin
 from tests.test_terminal import admin, terminal  # noqa: F401 (fixtures)
 

@@ -7,10 +7,12 @@ import asyncio
 
 import pytest
 
+from hosts.domain.registration import register_host
 from hosts.live import groups
+from hosts.models import ClientCertificate
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
 from tests.support import Inbox
-from tests.test_projects import shared_project, twin
+from tests.test_projects import restricted_token, shared_project, twin
 from tests.test_relay import is_, layer, online, start_relay  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,3 +43,31 @@ async def test_events_are_tagged_with_their_project(layer, start_relay, unix_hos
         m for m in inbox.received if m.get("instance") == name and m.get("project") != project
     ]
     assert about_the_default_one == []
+
+
+async def test_a_host_restricted_to_one_project_is_online_and_live(layer, start_relay, lab, made):  # noqa: F811
+    """The relay's first listing of a host whose certificate is restricted to a project (LXD
+    5.0.2 refuses it all-projects listings) goes project by project: online, and live."""
+    project = await asyncio.to_thread(shared_project, made, lab.d2)
+    token = await asyncio.to_thread(restricted_token, lab.d2, [project])
+    await asyncio.to_thread(register_host, "labr", lab.d2.url, token=token)
+    try:
+        inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group("labr"))
+        await start_relay()
+        await inbox.wait_for(online("labr"), what="labr online")
+        # its first listing (what pages resynchronise from) went through
+        await inbox.wait_for(is_(groups.HOST_SYNCED, host="labr"), what="labr synced")
+        name = made.name("prj-r")
+        await asyncio.to_thread(lab.d2.lxc, "init", "busybox", name, "--project", project)
+        created = await inbox.wait_for(
+            is_(groups.INSTANCE_STATE, instance=name, project=project), what="its row"
+        )
+        assert created["new"] is True
+        assert not [
+            m for m in inbox.received if m.get("type") == groups.HOST_STATUS and m.get("status") != "online"
+        ]
+    finally:
+        fingerprint = await asyncio.to_thread(lambda: ClientCertificate.default().fingerprint)
+        await asyncio.to_thread(
+            lab.d2.admin().call, "DELETE", f"/1.0/certificates/{fingerprint}", project_scoped=False
+        )

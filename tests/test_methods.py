@@ -56,6 +56,18 @@ ACCEPT_POST = {
     "schedule-new",
     "schedule-edit",
     "schedule-delete",
+    "instance-config",
+    "instance-config-preview",
+    "instance-device-remove",
+    "instance-meta",
+    "profile-list",
+    "profile-detail",
+    "profile-rename",
+    "profile-delete",
+    "profile-copy",
+    "project-list",
+    "project-detail",
+    "project-delete",
 }
 
 

@@ -101,6 +101,9 @@ def profile_list(request, host: Host):
 @require_http_methods(["GET", "POST"])
 @host_view(VIEWER, profile=PROFILE)
 def profile_detail(request, host: Host, profile: str):
+    # a refused edit is refused before LXD is asked anything
+    if request.method == "POST" and (refused := refusal(request, OPERATOR, "profile_edit")) is not None:
+        return refused
     current, etag = domain.profile_and_etag(host, profile)
     others = list(Host.objects.exclude(pk=host.pk).values_list("name", flat=True))
     _, hidden, multiline = editable(current.config, request.user)
@@ -116,8 +119,6 @@ def profile_detail(request, host: Host, profile: str):
     if request.method == "GET":
         context["form"] = ProfileForm(initial=ProfileForm.initial_from(current, etag, request.user))
         return render(request, "hosts/profile_detail.html", context)
-    if (refused := refusal(request, OPERATOR, "profile_edit")) is not None:
-        return refused
     form = ProfileForm(request.POST)
     context["form"] = form
     if not form.is_valid():

@@ -100,14 +100,15 @@ def project_list(request, host: Host):
 @require_http_methods(["GET", "POST"])
 @host_view(VIEWER, project_name=PROJECT)
 def project_detail(request, host: Host, project_name: str):
+    # a refused edit is refused before LXD is asked anything
+    if request.method == "POST" and (refused := refusal(request, ADMIN, "project_edit")) is not None:
+        return refused
     data, etag = host.client().project_and_etag(project_name)
     row = domain.ProjectRow.from_lxd(data)
     context = {"host": host, "project": row, "known_keys": LIMITS + RESTRICTIONS}
     if request.method == "GET":
         context["form"] = ProjectForm(initial=ProjectForm.initial_from(row, etag))
         return render(request, "hosts/project_detail.html", context)
-    if (refused := refusal(request, ADMIN, "project_edit")) is not None:
-        return refused
     form = context["form"] = ProjectForm(request.POST)
     if not form.is_valid():
         return render(request, "hosts/project_detail.html", context, status=400)

@@ -21,13 +21,18 @@ def container(daemon: LabDaemon, *, running: bool = True):
 
 
 def push(daemon: LabDaemon, name: str, path: str, data: bytes, **headers) -> None:
-    """Write a file the way `lxc file push` does (directly, not through the dashboard)."""
-    response = daemon.admin().request(
+    """Write a file the way `lxc file push` does (directly, not through the dashboard).
+    `headers` by their short names (mode="0640", uid="0"), sent as the daemon names them."""
+    admin = daemon.admin()
+    response = admin.request(
         "POST",
         f"/1.0/instances/{name}/files",
         params={"path": path},
         data=data,
-        headers={"Content-Type": "application/octet-stream", **headers},
+        headers={
+            "Content-Type": "application/octet-stream",
+            **{admin.header(k): v for k, v in headers.items()},
+        },
     )
     assert response.status_code == 200, response.text
 
@@ -38,15 +43,22 @@ def pull(daemon: LabDaemon, name: str, path: str) -> bytes | None:
 
 
 def head(daemon: LabDaemon, name: str, path: str) -> dict | None:
-    response = daemon.admin().request("HEAD", f"/1.0/instances/{name}/files", params={"path": path})
+    """The file's metadata headers by their short names ("mode", "uid" ...), LXD's or Incus'."""
+    admin = daemon.admin()
+    response = admin.request("HEAD", f"/1.0/instances/{name}/files", params={"path": path})
     if response.status_code == 404:
         return None
-    return {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-lxd-")}
+    prefix = admin.kind.header_prefix.lower()
+    return {k.lower()[len(prefix) :]: v for k, v in response.headers.items() if k.lower().startswith(prefix)}
 
 
 def mkdir(daemon: LabDaemon, name: str, path: str) -> None:
-    response = daemon.admin().request(
-        "POST", f"/1.0/instances/{name}/files", params={"path": path}, headers={"X-LXD-type": "directory"}
+    admin = daemon.admin()
+    response = admin.request(
+        "POST",
+        f"/1.0/instances/{name}/files",
+        params={"path": path},
+        headers={admin.header("type"): "directory"},
     )
     assert response.status_code == 200, response.text
 

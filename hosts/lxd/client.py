@@ -39,6 +39,7 @@ from .networks import NetworksAPI
 from .operation import Operation
 from .operations import OperationsAPI
 from .resources import ResourcesAPI
+from .server import ServerInfo, ServerKind
 from .storage import StorageAPI
 from .trust import TrustAPI
 
@@ -152,6 +153,7 @@ class LXDClient(
         label: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_body: int = DEFAULT_MAX_BODY,
+        kind: ServerKind | None = None,
     ):
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else parse_endpoint(endpoint)
         self.tls = tls
@@ -159,6 +161,7 @@ class LXDClient(
         self.label = label or str(self.endpoint)
         self.timeout = timeout
         self.max_body = max_body
+        self._kind = kind  # LXD or Incus: None until a GET /1.0 says (see kind)
 
     # -- transport ---------------------------------------------------------------------
 
@@ -267,11 +270,32 @@ class LXDClient(
     # -- server ------------------------------------------------------------------------
 
     def server(self) -> tuple[dict, str]:
-        """GET /1.0: (metadata, etag)."""
+        """GET /1.0: (metadata, etag).  What it says of the server's kind is kept (see kind)."""
         metadata, response = self.call("GET", "/1.0", project_scoped=False)
         if not isinstance(metadata, dict) or "api_version" not in metadata:
             raise NotLXD(f"{self.label} answered /1.0 without an API version: not an LXD server")
+        seen = ServerInfo.from_metadata(metadata).kind
+        if seen is not None:
+            self._kind = seen
         return metadata, response.headers.get("ETag", "")
+
+    def server_info(self) -> ServerInfo:
+        """GET /1.0 as kind, version and extensions."""
+        return ServerInfo.from_metadata(self.server()[0])
+
+    @property
+    def kind(self) -> ServerKind:
+        """LXD or Incus: as the host's record says, else as GET /1.0 says (asked once).  The
+        files and images APIs name their headers after it (X-LXD-mode, X-Incus-mode)."""
+        if self._kind is None:
+            self.server()
+            if self._kind is None:
+                raise NotTrusted(f"{self.label} does not say what server it is: it does not trust us")
+        return self._kind
+
+    def header(self, name: str) -> str:
+        """One of the API's own headers, named for this host's server (X-LXD-type, X-Incus-type)."""
+        return self.kind.header(name)
 
     def patch_server_config(self, changes: dict[str, str], etag: str) -> None:
         """Change only the given config keys ("" unsets a key); refused if the ETag moved."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lab import ROOT, Lab, start_lab
+from tests.lab import ROOT, Lab, LabHost, start_lab
 
 PASSWORD = "correct-horse-battery"
 
@@ -31,10 +31,10 @@ def django_db_modify_db_settings(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lab() -> Lab:
     lab = start_lab(3)
-    for daemon in lab.daemons:
+    for daemon in lab.all_daemons:
         daemon.forget_client_certificates()
     yield lab
-    for daemon in lab.daemons:
+    for daemon in lab.all_daemons:
         daemon.forget_client_certificates()
 
 
@@ -55,6 +55,20 @@ def https_host(db, lab):
     from hosts.domain.registration import register_host
 
     return register_host("lab2", lab.d2.url, token=lab.d2.trust_token())
+
+
+@pytest.fixture(params=["lxd", "incus"])
+def served(request, db, lab) -> LabHost:
+    """The same kind of registered host on each server kind: LXD's d2 as `lab2` or Incus' i1 as
+    `inc1`, both over HTTPS with a trust token (fresh per test).  A feature's core-path test
+    takes this fixture to run on both; the rest of the suite stays on LXD."""
+    from hosts.domain.registration import register_host
+
+    daemon = lab.d2 if request.param == "lxd" else lab.incus
+    if daemon is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    name = "lab2" if request.param == "lxd" else "inc1"
+    return LabHost(register_host(name, daemon.url, token=daemon.trust_token()), daemon)
 
 
 @pytest.fixture

@@ -202,6 +202,10 @@ class HostRelay:
     async def resync(self) -> None:
         started = time.monotonic()
         try:
+            # LXD or Incus, and which version: kept fresh (a host may be upgraded, or moved
+            # from LXD to Incus with lxd-to-incus, and come back on the same address).
+            server = await _in_thread(self.client.server_info)
+            await in_thread(self.host.record_server, server)
             statuses = await _in_thread(self.client.instance_statuses)
             operations = await _in_thread(self.client.operations)
         except LXDError as exc:

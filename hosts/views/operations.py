@@ -91,7 +91,9 @@ def operation_cancel(request, host: Host, op_id: str):
             client.cancel_operation(op_id)
     except LXDError as exc:
         row = _current(host, client, op_id)
-        return _op_response(request, host, row, f"LXD refused to cancel: {exc}", exc.http_status)
+        return _op_response(
+            request, host, row, f"{host.server_label} refused to cancel: {exc}", exc.http_status
+        )
     if not request.htmx:
         messages.success(request, f"Operation {op_id} on {host.name} cancelled.")
         return redirect(reverse("operation-list") + f"?host={host.name}")

@@ -187,6 +187,21 @@ def live_hosts(live_dashboard, lab):
     return live_dashboard
 
 
+@pytest.fixture(params=["lxd", "incus"])
+def live_served(request, live_hosts, lab) -> tuple[str, object]:
+    """(host name, lab daemon): the live dashboard's HTTPS host on each server kind: lab2 (d2),
+    or inc1 (i1), registered for the test and removed after it (the other live tests see the
+    two LXD hosts only)."""
+    if request.param == "lxd":
+        yield "lab2", lab.d2
+        return
+    if lab.incus is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    live_hosts.manage("addhost", "inc1", lab.incus.url, "--token", lab.incus.trust_token())
+    yield "inc1", lab.incus
+    live_hosts.manage("removehost", "inc1", "--revoke", check=False)
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

@@ -16,16 +16,10 @@ from django.db import IntegrityError, transaction
 from ..lxd import Endpoint, LXDClient, LXDError, NotTrusted, TLSIdentity, parse_endpoint
 from ..lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_fingerprint
 from ..lxd.errors import UserError
-from ..lxd.server import ServerInfo
+from ..lxd.server import INCUS, LXD, ServerInfo, ServerKind
 from ..models import ClientCertificate, Host, validate_host_name
 
 PROBE_TIMEOUT = 1.5  # a page that registers or re-pins a hanging host answers within ~1.5 s
-LXD_SOCKET_CANDIDATES = [
-    "/var/lib/lxd/unix.socket",
-    "/var/snap/lxd/common/lxd/unix.socket",
-    "/var/lib/incus/unix.socket",
-    "/run/incus/unix.socket",
-]
 
 
 class RegistrationError(UserError):
@@ -75,12 +69,12 @@ def parse_trust_token(raw: str) -> TrustToken:
     return token
 
 
-def find_local_socket() -> str | None:
-    candidates = []
-    for env in ("LXD_DIR", "INCUS_DIR"):
-        if os.environ.get(env):
-            candidates.append(os.path.join(os.environ[env], "unix.socket"))
-    candidates += LXD_SOCKET_CANDIDATES
+def find_local_socket(kinds: tuple[ServerKind, ...] = (LXD, INCUS)) -> str | None:
+    """The first unix socket found where the daemons of `kinds` keep theirs ($LXD_DIR and
+    $INCUS_DIR first, as their command line tools look)."""
+    dirs = [kind.local_sockets(os.environ)[: 1 if os.environ.get(kind.dir_env) else 0] for kind in kinds]
+    candidates = [path for found in dirs for path in found]
+    candidates += [path for kind in kinds for path in kind.sockets]
     for path in candidates:
         if _is_socket(path):
             return path
@@ -270,6 +264,11 @@ def remove_host(host: Host, *, revoke: bool = False) -> str | None:
         warning = (
             f"the dashboard's certificate was left trusted on {host.name}'s server: "
             f"{', '.join(sharing)} still uses it"
+        )
+    elif revoke and not host.is_unix and host.client_certificate and host.client_certificate.imported_from:
+        warning = (
+            f"the certificate {host.name} used is a command line tool's own "
+            f"(from {host.client_certificate.imported_from}): it was left trusted, so the tool keeps working"
         )
     elif revoke and not host.is_unix and host.client_certificate:
         try:

@@ -20,14 +20,35 @@ class ServerKind:
     label: str  # what the pages show
     header_prefix: str  # the files and images API's headers: X-LXD-uid, X-Incus-uid ...
     cli: str  # the server's own command line tool, for messages that say what to type
+    dir_env: str  # the variable naming the daemon's directory (its unix.socket is there)
+    sockets: tuple[str, ...]  # where the daemon's unix socket is otherwise (packages, snap)
+
+    def local_sockets(self, environ) -> list[str]:
+        """Where `unix://` (the command line tool's `local` remote) leads, in the tool's order."""
+        found = [environ[self.dir_env].rstrip("/") + "/unix.socket"] if environ.get(self.dir_env) else []
+        return found + list(self.sockets)
 
     def header(self, name: str) -> str:
         """The full name of one of the API's own headers (`type` -> X-LXD-type / X-Incus-type)."""
         return self.header_prefix + name
 
 
-LXD = ServerKind("lxd", "LXD", "X-LXD-", "lxc")
-INCUS = ServerKind("incus", "Incus", "X-Incus-", "incus")
+LXD = ServerKind(
+    "lxd",
+    "LXD",
+    "X-LXD-",
+    "lxc",
+    "LXD_DIR",
+    ("/var/lib/lxd/unix.socket", "/var/snap/lxd/common/lxd/unix.socket"),
+)
+INCUS = ServerKind(
+    "incus",
+    "Incus",
+    "X-Incus-",
+    "incus",
+    "INCUS_DIR",
+    ("/var/lib/incus/unix.socket", "/run/incus/unix.socket"),
+)
 KINDS = {kind.name: kind for kind in (LXD, INCUS)}
 
 

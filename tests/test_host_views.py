@@ -135,6 +135,8 @@ def test_config_edit_changes_only_the_config(admin_client, served):
     refused = admin_client.post(url, {"config": text, "etag": page.context["form"].initial["etag"]})
     label = "Incus" if served.kind == "incus" else "LXD"
     assert refused.status_code == 400 and f"{label} refused the change" in refused.content.decode()
+    # and the refusal left the rest as it was (Incus 6.0.4 drops core.https_address as it refuses)
+    assert daemon.admin().server()[0]["config"]["core.https_address"] == daemon.url.removeprefix("https://")
 
 
 def test_config_edit_with_stale_etag_is_refused(admin_client, https_host, lab):

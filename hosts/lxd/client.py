@@ -298,9 +298,25 @@ class LXDClient(
         return self.kind.header(name)
 
     def patch_server_config(self, changes: dict[str, str], etag: str) -> None:
-        """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
+        """Change only the given config keys ("" unsets a key); refused if the ETag moved.
+
+        Incus 6.0.4, refusing a change (an unknown key), also drops its member-local keys such
+        as core.https_address (seen on the lab daemon: the HTTPS listener then goes at its next
+        start).  A refusal must leave the config as it was, so what vanished is put back."""
+        before = self.server()[0].get("config") or {}
         headers = {"If-Match": etag} if etag else {}
-        self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
+        try:
+            self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
+        except LXDAPIError as exc:
+            after = self.server()[0].get("config") or {}
+            lost = {key: value for key, value in before.items() if key not in after and key not in changes}
+            if not lost:
+                raise
+            self.call("PATCH", "/1.0", json_body={"config": lost}, project_scoped=False)
+            raise LXDAPIError(
+                f"{exc.message} ({self.kind.label} dropped {', '.join(sorted(lost))} as it refused; put back)",
+                exc.error_code,
+            ) from exc
 
     # -- websockets (events, exec) -----------------------------------------------------
 

@@ -57,6 +57,16 @@ def https_host(db, lab):
     return register_host("lab2", lab.d2.url, token=lab.d2.trust_token())
 
 
+@pytest.fixture
+def incus_host(db, lab):
+    """The lab's Incus daemon i1 registered over HTTPS with a trust token (fresh per test)."""
+    from hosts.domain.registration import register_host
+
+    if lab.incus is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    return register_host("inc1", lab.incus.url, token=lab.incus.trust_token())
+
+
 @pytest.fixture(params=["lxd", "incus"])
 def served(request, db, lab) -> LabHost:
     """The same kind of registered host on each server kind: LXD's d2 as `lab2` or Incus' i1 as

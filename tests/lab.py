@@ -14,6 +14,9 @@ from hosts.lxd import LXDClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
+INCUS_SNAPSHOT_VERBS = {"create", "delete", "list", "rename", "restore", "show"}
+
+
 @dataclass(frozen=True)
 class LabDaemon:
     index: int
@@ -31,9 +34,12 @@ class LabDaemon:
         return LXDClient(self.socket, label=self.name, timeout=(5, 60))
 
     def lxc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        """The daemon's own command line tool: `lxc` (LXD) or `incus` (Incus), same verbs."""
+        """The daemon's own command line tool: `lxc` (LXD) or `incus` (Incus), same verbs
+        (LXD 5.0's `snapshot NAME SNAP` is `snapshot create NAME SNAP` in Incus)."""
         if self.kind == "incus":
             env, tool = {**os.environ, "INCUS_DIR": self.lxd_dir}, "incus"
+            if args[:1] == ("snapshot",) and args[1:2] and args[1] not in INCUS_SNAPSHOT_VERBS:
+                args = ("snapshot", "create", *args[1:])
         else:
             env, tool = {**os.environ, "LXD_DIR": self.lxd_dir}, "lxc"
         return subprocess.run(

@@ -167,3 +167,15 @@ def test_an_operator_cannot_restore_a_privileged_instance(
         restore(operator, https_host, restored, file_chunks(path), path.stat().st_size)
     assert "security.privileged needs the admin role" in str(refused.value)
     assert describe(lab.d2, restored) is None  # unpacked, judged, removed: it never ran
+
+
+def test_a_backup_exported_and_restored_on_each_server_kind(admin_user, served, lab, made, backup_dir):
+    name, marker = made.make(served.daemon, snapshots=1)
+    record = make_backup(admin_user, served.host, BackupSpec(name, "b1", export=True))
+    assert record.status == BackupRecord.Status.OK, record.error
+    path = stored_path(record)
+    restored = made.name()
+    instance = restore(admin_user, served.host, restored, file_chunks(path), path.stat().st_size)
+    assert instance["name"] == restored and instance["status"] == "Stopped"
+    assert [s["name"] for s in describe(served.daemon, restored)["snapshots"]] == ["s1"]
+    assert marker_of(served.daemon, restored) == marker

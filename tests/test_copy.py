@@ -147,6 +147,20 @@ def test_copy_and_rename_within_one_host(admin_user, unix_host, lab, made):
     assert task.progress == f"now on lab1 as {renamed}"
 
 
+def test_copy_and_move_within_one_host_on_each_server_kind(admin_user, served, made):
+    daemon, host = served.daemon, served.host
+    name, marker = made.make(daemon, snapshots=1)
+    copy = made.name()
+    task, outcome = run(admin_user, TransferSpec(host, name, host, target_name=copy))
+    assert outcome.ok, outcome
+    assert marker_of(daemon, copy) == marker and snapshot_names(daemon, copy) == ["s1"]
+    assert task.status == Task.Status.SUCCESS
+    renamed = made.name()
+    _, outcome = run(admin_user, TransferSpec(host, copy, host, target_name=renamed, move=True))
+    assert outcome.ok, outcome
+    assert describe(daemon, copy) is None and marker_of(daemon, renamed) == marker
+
+
 def test_an_operator_cannot_copy_a_privileged_instance_to_another_host(
     unix_host, https_host, lab, made, django_user_model
 ):

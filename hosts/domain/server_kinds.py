@@ -10,12 +10,17 @@ volatile.uuid.generation"), and config keys of one are unknown to the other.  So
 move between kinds is refused up front, with the reason, rather than failing late: the plan of
 every copy and move (domain/copy.py) asks `transfer_refusal` first, and the copy/move page
 names the hosts it cannot go to before anyone picks one.
+
+Backups cross one way only: an LXD 5.0.2 export restores and starts on Incus 6.0.4, but LXD
+refuses an Incus export once it has read it all ("Unknown configuration key:
+volatile.last_state.ready"), so restoring a kept Incus export on LXD is refused up front
+(`restore_refusal`).
 """
 
 from __future__ import annotations
 
 from ..lxd import LXDError
-from ..lxd.server import ServerKind
+from ..lxd.server import INCUS, LXD, ServerKind
 from ..models import Host
 
 
@@ -43,4 +48,16 @@ def transfer_refusal(source: Host, target: Host, *, ask: bool = True) -> str | N
         f"instances cannot be copied or moved between {source_kind.label} and {target_kind.label} "
         "(neither supports migrating to the other; snapshots and config keys one of them does not "
         "know fail part-way). Publish it as an image, copy that, and create from it instead."
+    )
+
+
+def restore_refusal(made_on: Host | None, target: Host) -> str | None:
+    """Why a backup exported from `made_on` cannot be restored on `target`, or None (also when
+    the host it came from is no longer registered: LXD's own answer then says why)."""
+    if made_on is None or kind_of(made_on) is not INCUS or kind_of(target) is not LXD:
+        return None
+    return (
+        f"this backup was made on {made_on.name}, which runs Incus, and {target.name} runs LXD: LXD "
+        "cannot restore an Incus backup (it refuses Incus' config keys after reading it all). "
+        "Restore it on an Incus host."
     )

@@ -91,7 +91,8 @@ def test_a_copy_goes_from_host_to_host_with_a_one_time_secret(
 
 def test_images_core_path_on_each_server_kind(admin_client, unix_host, served, small_image, lab, tmp_path):
     """Copy from LXD's lab1 to the host (LXD or Incus pulls it as LXD's `lxd` protocol client),
-    list, edit, export and delete there, and import one over the host's own image headers."""
+    list, edit, export and delete there, import one over the host's own image headers, and copy
+    that one back to lab1 (LXD pulling from Incus)."""
     fingerprint, alias = small_image
     host, daemon = served.name, served.daemon
     try:
@@ -122,8 +123,15 @@ def test_images_core_path_on_each_server_kind(admin_client, unix_host, served, s
         made = client.wait(op, timeout=60).metadata["fingerprint"]
         try:
             assert made == sha256_of(path) and daemon.admin().image(made)["public"] is True
+            # and back the other way: LXD's lab1 pulls from the host (Incus or LXD)
+            back = admin_client.post(
+                f"/hosts/{host}/images/{made}/copy/", {"target": ["lab1"]}, HTTP_HX_REQUEST="true"
+            )
+            assert "Copied to lab1." in back.content.decode(), back.content.decode()
+            assert lab.d1.admin().has_image(made)
         finally:
             forget_image(daemon, made)
+            forget_image(lab.d1, made)
     finally:
         forget_image(daemon, fingerprint)
 

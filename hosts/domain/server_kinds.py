@@ -53,8 +53,9 @@ def transfer_refusal(source: Host, target: Host, *, ask: bool = True) -> str | N
 
 def restore_refusal(made_on: Host | None, target: Host) -> str | None:
     """Why a backup exported from `made_on` cannot be restored on `target`, or None (also when
-    the host it came from is no longer registered: LXD's own answer then says why)."""
-    if made_on is None or kind_of(made_on) is not INCUS or kind_of(target) is not LXD:
+    the host it came from is no longer registered or its kind is not recorded: the restore must
+    not wait on that host, and LXD's own answer then says why)."""
+    if made_on is None or kind_of(made_on, ask=False) is not INCUS or kind_of(target) is not LXD:
         return None
     return (
         f"this backup was made on {made_on.name}, which runs Incus, and {target.name} runs LXD: LXD "

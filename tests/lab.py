@@ -82,7 +82,8 @@ class LabDaemon:
         """Start this daemon again (after a shutdown or a kill) as bin/lab starts it, detached,
         without touching the lab's other daemons; back once it answers.  `options`: --debug..."""
         script = 'setsid lxd --group root --logfile "$0/lxd.log" "$@" </dev/null >>"$0/stdout.log" 2>&1 &'
-        subprocess.run(["sh", "-c", script, self.lxd_dir, *options], env=self._env(), check=True)
+        # From "/": the daemon's rsync runs in its working directory, which must outlive it.
+        subprocess.run(["sh", "-c", script, self.lxd_dir, *options], env=self._env(), check=True, cwd="/")
         subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self._env(), check=True, timeout=90)
 
     def _env(self) -> dict[str, str]:

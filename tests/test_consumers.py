@@ -100,6 +100,10 @@ async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_hos
     assert "hx-swap-oob" in badge
     await frames.until(lambda t: 'id="live-operations"' in t, what="the operations panel")
     await embedded_synced("lab1")
+    # The state listing that follows a connect sends the row once with its state: from here on,
+    # only what the start changes.
+    await frames.until(lambda t: f'id="instance-lab1-{container}-memory"' in t, what="the listed row")
+    frames.texts.clear()
 
     await asyncio.to_thread(lab.d1.lxc, "start", container)
     status = await frames.until(

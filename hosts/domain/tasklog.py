@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..lxd.operation import Status, is_final
@@ -176,3 +177,18 @@ def running(host_names: Iterable[str] | None = None, classes: tuple[str, ...] = 
     if host_names is not None:
         tasks = tasks.filter(host_name__in=list(host_names))
     return list(tasks.order_by("started_at"))
+
+
+# How long LXD lists an operation after it ended: the Operations page shows as much.
+LXD_KEEPS_ENDED = dt.timedelta(seconds=5)
+
+
+def current(host_names: Iterable[str]) -> list[Task]:
+    """What these hosts' GET /1.0/operations would list now, from the task log (which the
+    relay keeps while it is connected): every unfinished operation, and those that ended
+    within the time LXD keeps them.  Unfinished first, each part oldest first."""
+    recent = timezone.now() - LXD_KEEPS_ENDED
+    tasks = Task.objects.filter(host_name__in=list(host_names)).filter(
+        ~Q(status__in=Task.FINAL) | Q(ended_at__gte=recent)
+    )
+    return sorted(tasks, key=lambda t: (t.is_final, t.started_at))

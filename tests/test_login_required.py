@@ -69,7 +69,7 @@ def test_a_viewer_can_change_nothing(client, django_user_model, https_host, lab)
     for route, name in all_routes():
         if name in PUBLIC or name == "logout" or route.startswith("admin/"):
             continue
-        values = {"host": https_host.name, "name": "c1", "snap": "snap0"}
+        values = {"host": https_host.name, "name": "c1", "snap": "snap0", "pk": "1"}
         url = "/" + re.sub(
             r"<(?:(\w+):)?(\w+)>",
             lambda m: (

@@ -11,7 +11,7 @@ import time
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from hosts.domain.terminal_sessions import OUTPUT_WINDOW
+from hosts.domain.terminal_window import OUTPUT_WINDOW
 from hosts.lxd.exec import COALESCE_BYTES
 from tests.files_helpers import container, login, mkdir, push
 from tests.live_client import DashboardSession, audit_entries, create_users

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from hosts.domain.terminal import Offer, TerminalRefused, TerminalRequest, clamp_size, offer
-from hosts.domain.terminal_sessions import OutputWindow
+from hosts.domain.terminal_window import OutputWindow
 from hosts.live import hub
 from tests.files_helpers import container
 from tests.live import fresh_channel_layer

@@ -30,6 +30,7 @@ from ..concurrency import in_thread
 from ..domain import tasklog
 from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
 from ..fleet.model import changed_since
+from ..lxd.operation import shows_progress
 from ..models import Host, Task
 from . import fragments, groups, relay
 from .hub import Mailbox, ensure_hub
@@ -276,7 +277,9 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
     def _operation_frames(self, message: dict) -> list[str]:
         frames: list[str] = []
         key = (message["host"], message["id"])
-        if "operations" in self.watch.topics and message.get("op_class") == "task":
+        if "operations" in self.watch.topics and shows_progress(
+            message.get("op_class", ""), message.get("description", "")
+        ):
             first = key not in self.seen_ops
             self.seen_ops.add(key)
             frames += fragments.cached(

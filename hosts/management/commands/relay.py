@@ -7,17 +7,17 @@ the task log flushed).
 """
 
 import asyncio
-import contextlib
 import signal
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from ...live.relay import Relay
+from ...live.scheduler import Scheduler
 
 
 class Command(BaseCommand):
-    help = "Run the events relay: one /1.0/events connection per registered host."
+    help = "Run the events relay (one /1.0/events connection per registered host) and the backup scheduler."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -38,11 +38,17 @@ class Command(BaseCommand):
 
     async def _run(self, hosts_poll: float) -> None:
         relay = Relay(hosts_poll=hosts_poll)
-        task = asyncio.get_running_loop().create_task(relay.run(), name="relay")
         loop = asyncio.get_running_loop()
+        task = loop.create_task(relay.run(), name="relay")
+        # Scheduled backups run here too, beside the relay (hosts/live/scheduler.py).
+        scheduler = loop.create_task(Scheduler().run(), name="backup-scheduler")
+
+        def stop() -> None:
+            task.cancel()
+            scheduler.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         self.stdout.write("relay running", ending="\n")
         self.stdout.flush()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await asyncio.gather(task, scheduler, return_exceptions=True)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hosts', '0005_audit_target_text'),
+        ('hosts', '0006_backups_transfers'),
     ]
 
     operations = [

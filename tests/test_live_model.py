@@ -1,0 +1,173 @@
+"""The live model on the real lab daemons: the relay keeps every instance of a host in the
+database; a page rendered from a fresh model asks LXD nothing (the daemon's own log counts the
+requests), a change made with `lxc` reaches the model by the event path, and a model nobody
+maintains any more says so, with its age, and the page asks LXD as before."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import time
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from hosts.fleet import model as fleet_model
+from hosts.live.relay import Relay
+from hosts.models import Host, HostSync, InstanceState
+from tests.live import fresh_channel_layer
+from tests.lxd_requests import RequestLog
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PREFIX = "lm-"
+
+
+@pytest.fixture
+def quiet_counters(settings):
+    """No state listing during the test (an hour's cadence): whatever reaches the model after
+    the first listing came by the event path, and whatever the daemon logs came from a page."""
+    settings.DASHBOARD_COUNTERS_SECONDS = 3600
+
+
+@pytest.fixture
+def containers(lab):
+    made: list[tuple] = []
+
+    def make(daemon, name: str, *args: str, start: bool = False) -> str:
+        daemon.lxc("launch" if start else "init", "busybox", name, *args)
+        made.append((daemon, name))
+        return name
+
+    yield make
+    for daemon, name in made:
+        daemon.lxc("delete", "--force", name, check=False)
+
+
+@pytest.fixture
+async def relay():
+    """An embedded relay on the test's loop (as daphne runs it); stopped and awaited after."""
+    started: list[asyncio.Task] = []
+
+    async def start() -> tuple[Relay, asyncio.Task]:
+        relay = Relay(fresh_channel_layer())
+        task = asyncio.get_running_loop().create_task(relay.run(), name="relay")
+        started.append(task)
+        await asyncio.wait_for(relay.ready.wait(), 10)
+        return relay, task
+
+    yield start
+    for task in started:
+        task.cancel()
+    await asyncio.gather(*started, return_exceptions=True)
+
+
+async def until(predicate, what: str, timeout: float = 20.0):
+    """Poll a (blocking) condition in a thread until it holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        await asyncio.sleep(0.05)
+
+
+def fresh(host: Host) -> bool:
+    return fleet_model.freshness([host])[host.pk].fresh
+
+
+def modelled(host: Host, name: str) -> dict | None:
+    row = InstanceState.objects.filter(host=host, name=name).values_list("data", flat=True).first()
+    return row
+
+
+def state_urls(html: str) -> list[str]:
+    return [u.replace("&amp;", "&") for u in re.findall(r'hx-get="(/fleet/state/[^"]+)"', html)]
+
+
+async def test_a_page_from_a_fresh_model_asks_lxd_nothing(
+    admin_client, unix_host, lab, containers, relay, quiet_counters
+):
+    running = await asyncio.to_thread(containers, lab.d1, PREFIX + "run", start=True)
+    stopped = await asyncio.to_thread(containers, lab.d1, PREFIX + "stop")
+    await relay()
+    await until(lambda: fresh(unix_host), "lab1's model is fresh")
+    await until(
+        lambda: (modelled(unix_host, running) or {}).get("state", {}).get("memory"),
+        "the state listing after the connect",
+    )
+
+    def load() -> tuple[str, str, str]:
+        page = admin_client.get(reverse("home")).content.decode()
+        state = admin_client.get(reverse("fleet-state", args=["lab1"])).content.decode()
+        row = admin_client.get(reverse("instance-row", args=["lab1", running])).content.decode()
+        return page, state, row
+
+    with RequestLog(lab.d1) as log:
+        await asyncio.to_thread(log.settled)
+        mark = log.mark()
+        page, state, row = await asyncio.to_thread(load)
+        await asyncio.to_thread(log.settled)
+        assert log.since(mark) == [], "a page from a fresh model asked LXD"
+
+    assert f'id="instance-lab1-{running}"' in page and f'id="instance-lab1-{stopped}"' in page
+    assert "live since" in page and state_urls(page) == []  # nothing left to load lazily
+    assert "Running" in page and "iB" in state  # status and memory, from the model
+    assert f'id="instance-lab1-{running}"' in row and "Running" in row
+
+
+async def test_a_change_made_with_lxc_reaches_the_model_by_its_events(
+    unix_host, lab, containers, relay, quiet_counters
+):
+    kept = await asyncio.to_thread(containers, lab.d1, PREFIX + "kept")
+    doomed = await asyncio.to_thread(containers, lab.d1, PREFIX + "doomed")
+    await relay()
+    await until(lambda: fresh(unix_host), "lab1's model is fresh")
+    await until(lambda: modelled(unix_host, doomed), "the first listing")
+
+    await asyncio.to_thread(lab.d1.lxc, "start", kept)
+    await asyncio.to_thread(lab.d1.lxc, "delete", doomed)
+    born = await asyncio.to_thread(containers, lab.d1, PREFIX + "born")
+
+    await until(lambda: (modelled(unix_host, kept) or {}).get("status") == "Running", "kept Running")
+    await until(lambda: modelled(unix_host, doomed) is None, "doomed gone from the model")
+    await until(lambda: (modelled(unix_host, born) or {}).get("status") == "Stopped", "born in the model")
+    data = await asyncio.to_thread(modelled, unix_host, kept)
+    assert data["state"]["pid"] > 0  # the fetch that follows the event, not the event alone
+    sync = await asyncio.to_thread(HostSync.objects.get, host=unix_host)
+    assert sync.counters_at is not None and sync.counters_at < sync.changed_at  # no listing since
+
+
+async def test_a_model_nobody_maintains_says_so_with_its_age_and_the_page_asks_lxd(
+    admin_client, unix_host, lab, containers, relay, quiet_counters
+):
+    name = await asyncio.to_thread(containers, lab.d1, PREFIX + "stale")
+    _, task = await relay()
+    await until(lambda: fresh(unix_host), "lab1's model is fresh")
+    await until(lambda: modelled(unix_host, name), "the first listing")
+    task.cancel()  # the relay stops (a restart of the web process, a relay process gone)
+    await asyncio.gather(task, return_exceptions=True)
+    # What it last confirmed is a minute old (the age the page must show).
+    await asyncio.to_thread(
+        lambda: HostSync.objects.filter(host=unix_host).update(
+            confirmed_at=timezone.now() - dt.timedelta(seconds=75)
+        )
+    )
+    assert not await asyncio.to_thread(fresh, unix_host)
+
+    with RequestLog(lab.d1) as log:
+        await asyncio.to_thread(log.settled)
+        mark = log.mark()
+        page = (await asyncio.to_thread(admin_client.get, reverse("home"))).content.decode()
+        state_url = state_urls(page)
+        await asyncio.to_thread(log.settled)
+        asked = [r.url for r in log.since(mark)]
+
+    assert "live model kept from before a restart, last confirmed 75 s ago: asked the host" in page
+    assert "/1.0/instances?recursion=1" in asked  # the fallback: LXD, as before
+    assert [u.split("?")[0] for u in state_url] == ["/fleet/state/lab1/"]
+    assert f'id="instance-lab1-{name}"' in page

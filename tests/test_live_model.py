@@ -19,6 +19,7 @@ from hosts.live.relay import Relay
 from hosts.models import Host, HostSync, InstanceState
 from tests.live import fresh_channel_layer
 from tests.lxd_requests import RequestLog
+from tests.servers import CuttableProxy
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -171,3 +172,103 @@ async def test_a_model_nobody_maintains_says_so_with_its_age_and_the_page_asks_l
     assert "/1.0/instances?recursion=1" in asked  # the fallback: LXD, as before
     assert [u.split("?")[0] for u in state_url] == ["/fleet/state/lab1/"]
     assert f'id="instance-lab1-{name}"' in page
+
+
+async def test_a_dropped_stream_marks_the_model_stale_then_resynchronises_it(
+    admin_client, lab, containers, relay, quiet_counters
+):
+    """What changed while the relay was away (LXD replays nothing) is right afterwards: an
+    instance created and one deleted meanwhile."""
+    from hosts.domain.registration import register_host
+
+    proxy = CuttableProxy("127.0.0.1", int(lab.d2.url.rsplit(":", 1)[1]))
+    try:
+        host = await asyncio.to_thread(register_host, "labp", proxy.url, token=lab.d2.trust_token())
+        doomed = await asyncio.to_thread(containers, lab.d2, PREFIX + "away-doomed")
+        await relay()
+        await until(lambda: fresh(host) and modelled(host, doomed), "labp's model with doomed")
+
+        proxy.cut()
+        await until(lambda: not HostSync.objects.get(host=host).connected, "the model marked disconnected")
+        assert not await asyncio.to_thread(fresh, host)
+        page = (await asyncio.to_thread(admin_client.get, reverse("home"))).content.decode()
+        assert "the events stream is down, last confirmed" in page
+        assert "shown as the live model last knew" in page  # the host is unreachable too
+
+        born = await asyncio.to_thread(containers, lab.d2, PREFIX + "away-born")
+        await asyncio.to_thread(lab.d2.lxc, "delete", doomed)
+        proxy.restore()
+        await until(lambda: fresh(host), "labp's model fresh again", timeout=30)
+        await until(lambda: modelled(host, born) is not None, "born while away, in the model")
+        assert await asyncio.to_thread(modelled, host, doomed) is None
+        page = (await asyncio.to_thread(admin_client.get, reverse("home"))).content.decode()
+        assert f'id="instance-labp-{born}"' in page and f'id="instance-labp-{doomed}"' not in page
+        assert "live since" in page
+    finally:
+        proxy.close()
+
+
+# -- the tracker's model on plain inputs (no relay, no host, no database) ----------------------
+
+
+class ModelTrackers:
+    """An InstanceTracker whose `store` keeps the model in a dict, fetching from `lxd` (what
+    LXD would answer now)."""
+
+    def __init__(self, lxd: dict[str, dict]):
+        from hosts.live.instances import InstanceTracker
+
+        self.lxd, self.model, self.tasks = lxd, {}, set()
+        self.tracker = InstanceTracker(
+            send=lambda m: None, spawn=self.spawn, fetch=self.fetch, busy=lambda n: False, store=self.store
+        )
+
+    def store(self, rows, every=None):
+        for name, row in rows.items():
+            if row is None:
+                self.model.pop(name, None)
+            else:
+                self.model[name] = row[0]
+        if every is not None:
+            self.model = {n: r for n, r in self.model.items() if n in every}
+
+    def spawn(self, coro, name):
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self.tasks.add(task)
+        return task
+
+    async def fetch(self, name):
+        return self.lxd.get(name)
+
+    async def settle(self):
+        while not all(t.done() for t in self.tasks):
+            await asyncio.gather(*self.tasks)
+
+
+def lifecycle(action: str, name: str, ts: int):
+    from hosts.lxd.events import Lifecycle
+
+    return Lifecycle(ts=ts, action=action, kind="instance", name=name)
+
+
+async def test_an_event_for_an_instance_the_model_does_not_know_adds_it():
+    trackers = ModelTrackers({"known": {"name": "known", "status": "Stopped"}})
+    trackers.tracker.listing([{"name": "known", "status": "Stopped"}], 0.0, with_state=False)
+    trackers.lxd["stranger"] = {"name": "stranger", "status": "Running", "state": {"pid": 7}}
+    trackers.tracker.on_lifecycle(lifecycle("instance-started", "stranger", 10))
+    await trackers.settle()
+    assert trackers.model["stranger"]["status"] == "Running"
+    assert trackers.model["stranger"]["state"]["pid"] == 7  # fetched, not guessed from the event
+
+
+async def test_events_out_of_order_leave_the_model_at_the_newest():
+    trackers = ModelTrackers({"c": {"name": "c", "status": "Stopped"}})
+    trackers.tracker.listing([{"name": "c", "status": "Stopped"}], 0.0, with_state=False)
+    trackers.tracker.on_lifecycle(lifecycle("instance-stopped", "c", 20))
+    trackers.tracker.on_lifecycle(lifecycle("instance-started", "c", 10))  # older, delivered late
+    assert trackers.model["c"]["status"] == "Stopped"
+    trackers.tracker.on_lifecycle(lifecycle("instance-deleted", "c", 30))
+    del trackers.lxd["c"]
+    trackers.tracker.on_lifecycle(lifecycle("instance-stopped", "c", 25))  # late: no coming back
+    await trackers.settle()
+    assert "c" not in trackers.model

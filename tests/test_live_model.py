@@ -272,3 +272,37 @@ async def test_events_out_of_order_leave_the_model_at_the_newest():
     trackers.tracker.on_lifecycle(lifecycle("instance-stopped", "c", 25))  # late: no coming back
     await trackers.settle()
     assert "c" not in trackers.model
+
+
+def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again(live_hosts, lab):
+    """The web process restarts: the model is still in the database; the first page says it is
+    kept from before the restart (and asks the hosts), then the relay started with the server
+    lists every host again and the pages are live."""
+    from tests.live_client import DashboardSession
+
+    def strip(session: DashboardSession) -> dict[str, str]:
+        html = session.get("/").text
+        return dict(re.findall(r'<span id="fleet-model-(lab[12])"[^>]*>([^<]*)', html))
+
+    def wait_live(session: DashboardSession) -> dict[str, str]:
+        deadline = time.monotonic() + 30
+        while True:
+            found = strip(session)
+            if len(found) == 2 and all("live since" in v for v in found.values()):
+                return found
+            assert time.monotonic() < deadline, f"not live again: {found}"
+            time.sleep(0.2)
+
+    wait_live(DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password))
+    live_hosts.stop()
+    kept = live_hosts.manage(
+        "shell", "-c", "from hosts.models import InstanceState as S; print(S.objects.count())"
+    ).stdout
+    assert int(kept.split()[-1]) > 0  # the model outlives the process
+    live_hosts.serve()
+    session = DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password)
+    first = strip(session)
+    assert set(first) == {"lab1", "lab2"}
+    for text in first.values():  # which it is, whichever comes first
+        assert "live since" in text or ("kept from before a restart" in text and "asked the host" in text)
+    wait_live(session)

@@ -48,6 +48,7 @@ from fleet import (  # noqa: E402 (bench/fleet.py: the lab setup this bench shar
     make_instances,
     remove_instances,
     trust_bench_certificate,
+    wait_live,
 )
 
 from hosts.lxd import LXDClient, TLSIdentity  # noqa: E402
@@ -170,21 +171,13 @@ def main() -> int:
             client.timeout = (5, 300)
 
         viewers = [Viewer(server) for _ in range(max(VIEWERS))]
-        deadline = time.monotonic() + 120
-        while True:  # the relay starts with daphne: wait until it has listed every host
-            html, rows = viewers[0].load()
-            if html.count("live since") == 3 and rows == 3 * PER_HOST:
-                break
-            if time.monotonic() > deadline:
-                strip = re.findall(r'<span id="fleet-model-[^>]*>[^<]*', html)
-                raise RuntimeError(f"the live model of every host was not ready within 120 s: {strip}")
-            time.sleep(0.5)
+        wait_live(viewers[0], 3, 3 * PER_HOST)  # the relay starts with daphne and lists every host
         logs = [RequestLog(d) for d in lab.daemons]
         for log in logs:
             log.__enter__()
         try:
             # Idle: the relay, and the request logs (which cost the daemons too), nobody looking.
-            print(f"every host's model is live ({rows} rows); idle for {SECONDS:g} s ...", flush=True)
+            print(f"every host's model is live ({3 * PER_HOST} rows); idle for {SECONDS:g} s ...", flush=True)
             before = cpu_seconds(pids)
             time.sleep(SECONDS)
             idle_cpu = cpu_seconds(pids) - before

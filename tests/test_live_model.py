@@ -102,16 +102,19 @@ async def test_a_page_from_a_fresh_model_asks_lxd_nothing(
         "the state listing after the connect",
     )
 
-    def load() -> tuple[str, str, str]:
+    def load() -> tuple[str, str, str, str, str]:
         page = admin_client.get(reverse("home")).content.decode()
         state = admin_client.get(reverse("fleet-state", args=["lab1"])).content.decode()
         row = admin_client.get(reverse("instance-row", args=["lab1", running])).content.decode()
-        return page, state, row
+        # The instance page's live part (reloaded on every push) and the Operations page.
+        detail = admin_client.get(reverse("instance-detail", args=["lab1", running]) + "?part=live")
+        operations = admin_client.get(reverse("operation-list")).content.decode()
+        return page, state, row, detail.content.decode(), operations
 
     with RequestLog(lab.d1) as log:
         await asyncio.to_thread(log.settled)
         mark = log.mark()
-        page, state, row = await asyncio.to_thread(load)
+        page, state, row, detail, operations = await asyncio.to_thread(load)
         await asyncio.to_thread(log.settled)
         assert log.since(mark) == [], "a page from a fresh model asked LXD"
 
@@ -119,6 +122,8 @@ async def test_a_page_from_a_fresh_model_asks_lxd_nothing(
     assert "live since" in page and state_urls(page) == []  # nothing left to load lazily
     assert "Running" in page and "iB" in state  # status and memory, from the model
     assert f'id="instance-lab1-{running}"' in row and "Running" in row
+    assert 'id="instance-live"' in detail and "Running" in detail and "model-stale" not in detail
+    assert 'id="operations-host-lab1"' in operations and "Asked lab1 directly" not in operations
 
 
 async def test_a_change_made_with_lxc_reaches_the_model_by_its_events(
@@ -306,3 +311,27 @@ def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again
     for text in first.values():  # which it is, whichever comes first
         assert "live since" in text or ("kept from before a restart" in text and "asked the host" in text)
     wait_live(session)
+
+
+async def test_a_host_removed_while_its_model_is_read_is_neither_an_error_nor_written_back(
+    unix_host, lab, containers, relay, quiet_counters
+):
+    from hosts.fleet.load import load_fleet
+    from hosts.fleet.rows import FleetQuery
+
+    name = await asyncio.to_thread(containers, lab.d1, PREFIX + "removed")
+    running, _ = await relay()
+    await until(lambda: fresh(unix_host) and modelled(unix_host, name), "lab1's model")
+    hosts = await asyncio.to_thread(lambda: list(Host.objects.all()))  # the page read the hosts ...
+    await asyncio.to_thread(lambda: Host.objects.filter(pk=unix_host.pk).delete())  # ... then this
+    # While the relay may still be writing: the page shows what the host says (it is still up).
+    load = await asyncio.to_thread(load_fleet, hosts, FleetQuery.from_params({}), None)
+    assert [(listing.host.name, listing.ok, listing.live) for listing in load.listings] == [
+        ("lab1", True, False)
+    ]
+    assert name in [row.name for row in load.rows]
+    await until(lambda: "lab1" not in running.hosts, "the relay let lab1 go")
+    await asyncio.to_thread(lab.d1.lxc, "start", name)  # an event the relay must not write back
+    await until(lambda: running.model.done >= running.model.count, "the writer idle")
+    assert not await asyncio.to_thread(lambda: InstanceState.objects.filter(host_id=unix_host.pk).exists())
+    assert not await asyncio.to_thread(lambda: HostSync.objects.filter(host_id=unix_host.pk).exists())

@@ -15,7 +15,7 @@ Printed per viewer count, in the same run:
 - direct: the same number of clients each doing what a page load asked of LXD before the model
   (every host's recursion=1, then every host's recursion=2, hosts in parallel), loads/s, p50, p95,
   and the ratios page / direct;
-- LXD requests per page load, as the daemons themselves log them (tests/lxd_requests.py), with
+- LXD requests per page load, as the daemons themselves log them (tests/support/lxd_requests.py), with
   what they were (the relay's state listings at the counters' cadence are the only expected ones);
 - the daemons' CPU seconds during the page loads / the same daemons idle for as long (relay on).
 Everything the bench creates is removed.
@@ -53,9 +53,8 @@ from fleet import (  # noqa: E402 (bench/fleet.py: the lab setup this bench shar
 
 from hosts.lxd import LXDClient, TLSIdentity  # noqa: E402
 from hosts.lxd.certs import generate_client_certificate  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
-from tests.lxd_requests import RequestLog  # noqa: E402
+from tests.support import LiveDashboard, RequestLog  # noqa: E402
 
 PER_HOST = int(os.environ.get("BENCH_PER_HOST", "50"))
 RUNNING = int(os.environ.get("BENCH_RUNNING", "20"))

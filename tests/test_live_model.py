@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import re
-import time
 
 import pytest
 from django.urls import reverse
@@ -17,13 +16,10 @@ from django.utils import timezone
 from hosts.fleet import model as fleet_model
 from hosts.live.relay import Relay
 from hosts.models import Host, HostSync, InstanceState
-from tests.live import fresh_channel_layer
-from tests.lxd_requests import RequestLog
 from tests.servers import CuttableProxy
+from tests.support import DashboardSession, RequestLog, fresh_channel_layer, wait_until, wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PREFIX = "lm-"
 
 
 @pytest.fixture
@@ -31,20 +27,6 @@ def quiet_counters(settings):
     """No state listing during the test (an hour's cadence): whatever reaches the model after
     the first listing came by the event path, and whatever the daemon logs came from a page."""
     settings.DASHBOARD_COUNTERS_SECONDS = 3600
-
-
-@pytest.fixture
-def containers(lab):
-    made: list[tuple] = []
-
-    def make(daemon, name: str, *args: str, start: bool = False) -> str:
-        daemon.lxc("launch" if start else "init", "busybox", name, *args)
-        made.append((daemon, name))
-        return name
-
-    yield make
-    for daemon, name in made:
-        daemon.lxc("delete", "--force", name, check=False)
 
 
 @pytest.fixture
@@ -66,15 +48,8 @@ async def relay():
 
 
 async def until(predicate, what: str, timeout: float = 20.0):
-    """Poll a (blocking) condition in a thread until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what}")
-        await asyncio.sleep(0.05)
+    """A blocking (database) condition, polled in a thread."""
+    return await wait_until_async(lambda: asyncio.to_thread(predicate), timeout, what)
 
 
 def fresh(host: Host) -> bool:
@@ -91,10 +66,10 @@ def state_urls(html: str) -> list[str]:
 
 
 async def test_a_page_from_a_fresh_model_asks_lxd_nothing(
-    admin_client, unix_host, lab, containers, relay, quiet_counters
+    admin_client, unix_host, lab, instances, relay, quiet_counters
 ):
-    running = await asyncio.to_thread(containers, lab.d1, PREFIX + "run", start=True)
-    stopped = await asyncio.to_thread(containers, lab.d1, PREFIX + "stop")
+    running = await asyncio.to_thread(instances.make, lab.d1, instances.name("run"))
+    stopped = await asyncio.to_thread(instances.make, lab.d1, instances.name("stop"), running=False)
     await relay()
     await until(lambda: fresh(unix_host), "lab1's model is fresh")
     await until(
@@ -127,17 +102,17 @@ async def test_a_page_from_a_fresh_model_asks_lxd_nothing(
 
 
 async def test_a_change_made_with_lxc_reaches_the_model_by_its_events(
-    unix_host, lab, containers, relay, quiet_counters
+    unix_host, lab, instances, relay, quiet_counters
 ):
-    kept = await asyncio.to_thread(containers, lab.d1, PREFIX + "kept")
-    doomed = await asyncio.to_thread(containers, lab.d1, PREFIX + "doomed")
+    kept = await asyncio.to_thread(instances.make, lab.d1, instances.name("kept"), running=False)
+    doomed = await asyncio.to_thread(instances.make, lab.d1, instances.name("doomed"), running=False)
     await relay()
     await until(lambda: fresh(unix_host), "lab1's model is fresh")
     await until(lambda: modelled(unix_host, doomed), "the first listing")
 
     await asyncio.to_thread(lab.d1.lxc, "start", kept)
     await asyncio.to_thread(lab.d1.lxc, "delete", doomed)
-    born = await asyncio.to_thread(containers, lab.d1, PREFIX + "born")
+    born = await asyncio.to_thread(instances.make, lab.d1, instances.name("born"), running=False)
 
     await until(lambda: (modelled(unix_host, kept) or {}).get("status") == "Running", "kept Running")
     await until(lambda: modelled(unix_host, doomed) is None, "doomed gone from the model")
@@ -149,9 +124,9 @@ async def test_a_change_made_with_lxc_reaches_the_model_by_its_events(
 
 
 async def test_a_model_nobody_maintains_says_so_with_its_age_and_the_page_asks_lxd(
-    admin_client, unix_host, lab, containers, relay, quiet_counters
+    admin_client, unix_host, lab, instances, relay, quiet_counters
 ):
-    name = await asyncio.to_thread(containers, lab.d1, PREFIX + "stale")
+    name = await asyncio.to_thread(instances.make, lab.d1, instances.name("stale"), running=False)
     _, task = await relay()
     await until(lambda: fresh(unix_host), "lab1's model is fresh")
     await until(lambda: modelled(unix_host, name), "the first listing")
@@ -180,7 +155,7 @@ async def test_a_model_nobody_maintains_says_so_with_its_age_and_the_page_asks_l
 
 
 async def test_a_dropped_stream_marks_the_model_stale_then_resynchronises_it(
-    admin_client, lab, containers, relay, quiet_counters
+    admin_client, lab, instances, relay, quiet_counters
 ):
     """What changed while the relay was away (LXD replays nothing) is right afterwards: an
     instance created and one deleted meanwhile."""
@@ -189,7 +164,7 @@ async def test_a_dropped_stream_marks_the_model_stale_then_resynchronises_it(
     proxy = CuttableProxy("127.0.0.1", int(lab.d2.url.rsplit(":", 1)[1]))
     try:
         host = await asyncio.to_thread(register_host, "labp", proxy.url, token=lab.d2.trust_token())
-        doomed = await asyncio.to_thread(containers, lab.d2, PREFIX + "away-doomed")
+        doomed = await asyncio.to_thread(instances.make, lab.d2, instances.name("away-doomed"), running=False)
         await relay()
         await until(lambda: fresh(host) and modelled(host, doomed), "labp's model with doomed")
 
@@ -200,7 +175,7 @@ async def test_a_dropped_stream_marks_the_model_stale_then_resynchronises_it(
         assert "the events stream is down, last confirmed" in page
         assert "shown as the live model last knew" in page  # the host is unreachable too
 
-        born = await asyncio.to_thread(containers, lab.d2, PREFIX + "away-born")
+        born = await asyncio.to_thread(instances.make, lab.d2, instances.name("away-born"), running=False)
         await asyncio.to_thread(lab.d2.lxc, "delete", doomed)
         proxy.restore()
         await until(lambda: fresh(host), "labp's model fresh again", timeout=30)
@@ -283,20 +258,17 @@ def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again
     """The web process restarts: the model is still in the database; the first page says it is
     kept from before the restart (and asks the hosts), then the relay started with the server
     lists every host again and the pages are live."""
-    from tests.live_client import DashboardSession
 
     def strip(session: DashboardSession) -> dict[str, str]:
         html = session.get("/").text
         return dict(re.findall(r'<span id="fleet-model-(lab[12])"[^>]*>([^<]*)', html))
 
     def wait_live(session: DashboardSession) -> dict[str, str]:
-        deadline = time.monotonic() + 30
-        while True:
+        def live():
             found = strip(session)
-            if len(found) == 2 and all("live since" in v for v in found.values()):
-                return found
-            assert time.monotonic() < deadline, f"not live again: {found}"
-            time.sleep(0.2)
+            return found if len(found) == 2 and all("live since" in v for v in found.values()) else None
+
+        return wait_until(live, 30, "every host live again")
 
     wait_live(DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password))
     live_hosts.stop()
@@ -314,12 +286,12 @@ def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again
 
 
 async def test_a_host_removed_while_its_model_is_read_is_neither_an_error_nor_written_back(
-    unix_host, lab, containers, relay, quiet_counters
+    unix_host, lab, instances, relay, quiet_counters
 ):
     from hosts.fleet.load import load_fleet
     from hosts.fleet.rows import FleetQuery
 
-    name = await asyncio.to_thread(containers, lab.d1, PREFIX + "removed")
+    name = await asyncio.to_thread(instances.make, lab.d1, instances.name("removed"), running=False)
     running, _ = await relay()
     await until(lambda: fresh(unix_host) and modelled(unix_host, name), "lab1's model")
     hosts = await asyncio.to_thread(lambda: list(Host.objects.all()))  # the page read the hosts ...

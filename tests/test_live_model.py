@@ -254,29 +254,35 @@ async def test_events_out_of_order_leave_the_model_at_the_newest():
     assert "c" not in trackers.model
 
 
-def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again(live_hosts, lab):
+def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again(live_hosts, lab, instances):
     """The web process restarts: the model is still in the database; the first page says it is
     kept from before the restart (and asks the hosts), then the relay started with the server
     lists every host again and the pages are live."""
+    name = instances.make(lab.d1, instances.name("restart"), running=False)
 
     def strip(session: DashboardSession) -> dict[str, str]:
         html = session.get("/").text
-        return dict(re.findall(r'<span id="fleet-model-(lab[12])"[^>]*>([^<]*)', html))
+        found = dict(re.findall(r'<span id="fleet-model-(lab[12])"[^>]*>([^<]*)', html))
+        return found if f'id="instance-lab1-{name}"' in html else {}
 
     def wait_live(session: DashboardSession) -> dict[str, str]:
         def live():
             found = strip(session)
             return found if len(found) == 2 and all("live since" in v for v in found.values()) else None
 
-        return wait_until(live, 30, "every host live again")
+        return wait_until(live, 30, "every host live, with the new instance")
 
     wait_live(DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password))
     live_hosts.stop()
-    kept = live_hosts.manage(
-        "shell", "-c", "from hosts.models import InstanceState as S; print(S.objects.count())"
-    ).stdout
-    assert int(kept.split()[-1]) > 0  # the model outlives the process
-    live_hosts.serve()
+    try:
+        kept = live_hosts.manage(
+            "shell",
+            "-c",
+            f"from hosts.models import InstanceState as S; print(S.objects.filter(name={name!r}).count())",
+        ).stdout
+    finally:
+        live_hosts.serve()
+    assert kept.split()[-1] == "1"  # the model outlived the process
     session = DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password)
     first = strip(session)
     assert set(first) == {"lab1", "lab2"}

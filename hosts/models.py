@@ -160,6 +160,46 @@ class Host(models.Model):
         )
 
 
+class HostSync(models.Model):
+    """How far the live model of one host's instances (InstanceState) can be trusted.
+
+    Written by the events relay only (hosts/live/model.py), read by every web process
+    (hosts/fleet/model.py).  `relay` names the relay run that writes it: a page tells a model
+    kept from before a restart from one being maintained now.
+    """
+
+    host = models.OneToOneField(Host, on_delete=models.CASCADE, primary_key=True, related_name="sync")
+    relay = models.CharField(max_length=32, blank=True)
+    connected = models.BooleanField(default=False)  # the relay's events stream is open and listed
+    synced_at = models.DateTimeField(null=True, blank=True)  # the last full listing (on a connect)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # the last word from LXD
+    counters_at = models.DateTimeField(null=True, blank=True)  # when the last state listing began
+    changed_at = models.DateTimeField(null=True, blank=True)  # the last write to its instances
+    lost_at = models.DateTimeField(null=True, blank=True)  # when the events stream last dropped
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {'connected' if self.connected else 'disconnected'}"
+
+
+class InstanceState(models.Model):
+    """One instance as the live model holds it: `data` is what a fleet row shows (the shape
+    the relay pushes, hosts/fleet/model.py model_data), `detail` what the instance page adds
+    (interfaces with counters, snapshots).  Neither holds a config value but the image keys."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="instance_states")
+    name = models.CharField(max_length=63)
+    data = models.JSONField(default=dict)
+    detail = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["host", "name"]
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="instance_state_once_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host_id}/{self.name}"
+
+
 class AuditEntry(models.Model):
     """One mutating request: who did what to which object, and how it ended."""
 

@@ -197,7 +197,13 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
             await inbox.wait_for(
                 is_(groups.INSTANCE_STATUS, instance=name, status="Running"), what="the resync"
             )
-            state = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name))
+            # (rows were pushed before too: the state listing follows each connect)
+            state = await inbox.wait_for(
+                lambda m: (
+                    is_(groups.INSTANCE_STATE, instance=name)(m)
+                    and inbox.received.index(m) > inbox.received.index(offline)
+                )
+            )
             assert state["data"]["status"] == "Running"
             assert relay.hosts["labp"].connections == 2
 

@@ -68,7 +68,7 @@ class TerminalClient:
             self.acked = self.written
             try:
                 self.ws.send(json.dumps({"type": "ack", "written": self.written}))
-            except ConnectionClosed:  # the command ended and the server closed meanwhile
+            except ConnectionClosed:  # the server ended the session meanwhile: the page stops too
                 self.closed = self.ws.close_code
 
     def _read_one(self, timeout: float) -> None:

@@ -5,7 +5,6 @@ projects that do not exist or are malformed, and admins creating and editing pro
 
 from __future__ import annotations
 
-import base64
 import json
 
 import pytest
@@ -13,7 +12,7 @@ from django.urls import reverse
 
 from hosts.domain.ids import instance_dom_id
 from hosts.domain.registration import register_host
-from hosts.models import AuditEntry, ClientCertificate
+from hosts.models import AuditEntry, ClientCertificate, Host
 from tests.config_helpers import form_value, made_fixture, raw, text  # noqa: F401 (fixture)
 from tests.support import logged_in, make_user
 
@@ -202,20 +201,17 @@ def test_a_project_in_use_is_not_deleted(admin_client, unix_host, lab, made):
     assert lab.d1.lxc("project", "show", project, check=False).returncode == 0
 
 
-def restricted_token(daemon, projects: list[str]) -> str:
-    """A trust token whose certificate LXD restricts to `projects` (`lxc config trust add
-    --restricted --projects ...`)."""
-    body = {"name": "dashboard-restricted", "type": "client", "token": True, "restricted": True}
-    op = daemon.admin().call("POST", "/1.0/certificates", json_body={**body, "projects": projects})[0]
-    meta = op.metadata
-    token = {
-        "client_name": body["name"],
-        "fingerprint": meta["fingerprint"],
-        "addresses": meta["addresses"],
-        "secret": meta["secret"],
-        "expires_at": "0001-01-01T00:00:00Z",
-    }
-    return base64.b64encode(json.dumps(token).encode()).decode()
+def register_restricted(name: str, daemon, projects: list[str]) -> Host:
+    """A host whose certificate LXD then restricts to `projects` (`lxc config trust edit`):
+    registration refuses a restricted certificate, so the restriction comes after it (as an
+    admin of the server may make it at any time)."""
+    host = register_host(name, daemon.url, token=daemon.trust_token())
+    fingerprint = host.client_certificate.fingerprint
+    path = f"/1.0/certificates/{fingerprint}"
+    entry = daemon.admin().call("GET", path, project_scoped=False)[0]
+    body = {k: entry[k] for k in ("name", "type", "certificate")} | {"restricted": True, "projects": projects}
+    daemon.admin().call("PUT", path, json_body=body, project_scoped=False)
+    return host
 
 
 def test_a_certificate_restricted_to_one_project_sees_that_project(admin_client, lab, made):
@@ -224,7 +220,7 @@ def test_a_certificate_restricted_to_one_project_sees_that_project(admin_client,
     project = shared_project(made, lab.d2)
     name = made.name("prj-r")
     lab.d2.lxc("init", "busybox", name, "--project", project)
-    register_host("labr", lab.d2.url, token=restricted_token(lab.d2, [project]))
+    register_restricted("labr", lab.d2, [project])
     try:
         listed = raw(admin_client.get(reverse("project-list", args=["labr"])))
         assert f'data-project="{project}"' in listed and 'data-project="default"' not in listed

@@ -7,12 +7,11 @@ import asyncio
 
 import pytest
 
-from hosts.domain.registration import register_host
 from hosts.live import groups
 from hosts.models import ClientCertificate
 from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
 from tests.support import Inbox
-from tests.test_projects import restricted_token, shared_project, twin
+from tests.test_projects import register_restricted, shared_project, twin
 from tests.test_relay import is_, layer, online, start_relay  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,8 +48,7 @@ async def test_a_host_restricted_to_one_project_is_online_and_live(layer, start_
     """The relay's first listing of a host whose certificate is restricted to a project (LXD
     5.0.2 refuses it all-projects listings) goes project by project: online, and live."""
     project = await asyncio.to_thread(shared_project, made, lab.d2)
-    token = await asyncio.to_thread(restricted_token, lab.d2, [project])
-    await asyncio.to_thread(register_host, "labr", lab.d2.url, token=token)
+    await asyncio.to_thread(register_restricted, "labr", lab.d2, [project])
     try:
         inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group("labr"))
         await start_relay()

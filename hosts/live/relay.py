@@ -5,7 +5,10 @@ browsers watch, turned into small messages on channel-layer groups (see groups.p
                    stopped (cancelled *and awaited*) as hosts are added, changed, removed
     HostRelay      one host: connect, resynchronise, read events, reconnect with backoff;
                    its trackers (instances.py, operations.py) turn events into messages
+                   and keep the live model; a state listing at the counters' cadence
     TaskRecorder   (recorder.py) writes the task log in batches, off the event loop
+    ModelWriter    (model.py) writes the live model in batches, off the event loop; a
+                   change reaches the browsers once it is written
 
 The path of an event is a straight line: parse (lxd/events.py) -> track (the trackers,
 given only the callables they need) -> message (groups.py) -> publish (the channel layer)
@@ -32,15 +35,17 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from ..concurrency import in_thread
+from ..concurrency import SLOW, in_thread
 from ..domain import tasklog
 from ..domain.hoststatus import status_of_error
+from ..fleet import model as fleet_model
 from ..lxd.errors import LXDError
 from ..lxd.events import Lifecycle, events_path, open_events
 from ..lxd.operation import Operation
 from ..models import Host
 from . import groups
-from .instances import InstanceTracker
+from .instances import LOOK_AGAIN_AFTER_START, InstanceTracker
+from .model import HostModel, ModelWriter
 from .operations import OperationTracker
 from .recorder import TaskRecorder
 
@@ -48,6 +53,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.25, 8.0
 HOSTS_POLL = 5.0  # seconds between re-reads of the host list (a host added by another process)
+# The state listing (recursion=2: a state query per running instance) may take a while on a
+# big host; it runs in the pool for slow calls, one at a time per host.
+COUNTERS_TIMEOUT = (3.0, 120.0)
 
 
 def _in_thread(func, *args, **kwargs):
@@ -58,8 +66,9 @@ def _in_thread(func, *args, **kwargs):
 class HostRelay:
     """One host's upstream connection and what it tells us."""
 
-    def __init__(self, host: Host, *, layer, note):
+    def __init__(self, host: Host, *, layer, note, model: HostModel):
         self.layer = layer
+        self.model = model
         self.host = host
         self.name = host.name
         self.status = ""
@@ -75,13 +84,15 @@ class HostRelay:
         self.operations = OperationTracker(self.name, send=self.send, note=note)
         # One tracker per LXD project (instance names are unique within one): the events
         # stream covers every project the certificate may see, each event naming its own.
+        # Each keeps its project's part of the live model.
         self.trackers: dict[str, InstanceTracker] = {}
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
         # Messages leave in the order events were applied, whatever the channel layer
-        # does: the reading loop flushes after each event (no extra hop on the hot path),
-        # the sender task flushes what timers and state fetches queue.
-        self.outbox: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+        # does, and only once the model changes noted before them are written (a page
+        # rendered from the model meanwhile then sees a newer version: it catches up).
+        # The sender task sends them; the reading loop never waits for the database.
+        self.outbox: asyncio.Queue[tuple[str, dict, int]] = asyncio.Queue()
         self._flushing = asyncio.Lock()
         self._queued = asyncio.Event()
 
@@ -90,13 +101,14 @@ class HostRelay:
     def send(self, message: dict, group: str | None = None) -> None:
         message.setdefault("host", self.name)
         message["seq"] = groups.next_seq()
-        self.outbox.put_nowait((group or groups.host_group(self.name), message))
+        self.outbox.put_nowait((group or groups.host_group(self.name), message, self.model.writer.count))
         self._queued.set()
 
     async def flush(self) -> None:
         async with self._flushing:
             while not self.outbox.empty():
-                group, message = self.outbox.get_nowait()
+                group, message, stamp = self.outbox.get_nowait()
+                await self.model.writer.written(stamp)
                 try:
                     await self.layer.group_send(group, message)
                 except Exception:
@@ -164,16 +176,17 @@ class HostRelay:
             "%s: events stream open from %s (connection %d)", self.name, self.local_address, self.connections
         )
         self.connected_at = time.monotonic()
+        self.model.connected()
         try:
             await self.set_status(Host.Status.ONLINE)
             # Resynchronise while reading: LXD replays nothing, and a listener that
             # stops reading for 5 s is dropped.
             self.spawn(self.resync(), "resync")
             async for event in stream:
+                self.model.heard()
                 self.handle(event)
-                if not self.outbox.empty():
-                    await self.flush()
         finally:
+            self.model.lost()
             await self._stop_children()
             await stream.close()
 
@@ -195,13 +208,40 @@ class HostRelay:
                 self.send(message, group)
 
             async def fetch(name: str) -> dict | None:
-                return await _in_thread(self.client.for_project(project).instance_or_none, name)
+                """One instance with its state and snapshots, None if it is gone."""
+                instance = await _in_thread(self.client.for_project(project).instance_or_none, name)
+                self.model.heard()
+                return instance
 
-            tracker = InstanceTracker(send=send, spawn=self.spawn, fetch=fetch, busy=self.operations.busy)
-            # A project that shows after the first look: what it holds is news to the pages.
+            def store(rows: dict, every: set[str] | None = None) -> None:
+                self.model.store(rows, every, project=project)
+
+            tracker = InstanceTracker(
+                send=send,
+                spawn=self.spawn,
+                fetch=fetch,
+                busy=self.operations.busy,
+                store=store,
+                look_again=LOOK_AGAIN_AFTER_START,
+            )
+            # A project that shows after the first listing: what it holds is news to the pages.
             tracker.baselined = any(t.baselined for t in self.trackers.values())
             self.trackers[project] = tracker
         return tracker
+
+    def listing(self, instances: list[dict], started: float, *, with_state: bool) -> None:
+        """A listing of every project, each project's part to its tracker: a project the
+        listing no longer shows has no instances left; the model drops any project that is
+        neither listed nor tracked (one kept from before a restart)."""
+        by_project: dict[str, list[dict]] = {project: [] for project in self.trackers}
+        for instance in instances:
+            if isinstance(instance, dict):
+                by_project.setdefault(instance.get("project") or "default", []).append(instance)
+        # Every tracker first: one made while the listing is handed out is not its first.
+        trackers = {project: self.instances(project) for project in by_project}
+        for project, listed in by_project.items():
+            trackers[project].listing(listed, started, with_state=with_state)
+        self.model.projects(set(trackers))
 
     def handle(self, event: Operation | Lifecycle) -> None:
         """Apply one event; sends go out as tasks so reading never waits on them."""
@@ -216,18 +256,18 @@ class HostRelay:
     async def resync(self) -> None:
         started = time.monotonic()
         try:
-            listing = await _in_thread(self.client.instances, 1, all_projects=True)
+            # LXD or Incus, and which version: kept fresh (a host may be upgraded, or moved
+            # from LXD to Incus with lxd-to-incus, and come back on the same address).
+            server = await _in_thread(self.client.server_info)
+            await in_thread(self.host.record_server, server)
+            instances = await _in_thread(self.client.instances, 1, all_projects=True)
             operations = await _in_thread(self.client.operations)
         except LXDError as exc:
             log.warning("resync of %s failed: %s", self.name, exc)
             return
-        statuses: dict[str, dict[str, str]] = {project: {} for project in self.trackers}
-        for instance in listing:
-            statuses.setdefault(instance.get("project") or "default", {})[instance["name"]] = instance.get(
-                "status", ""
-            )
-        for project, found in statuses.items():
-            self.instances(project).resync(found, started)
+        self.listing(instances, started, with_state=False)
+        self.model.synced()
+        self.spawn(self.counters(), "counters")
         for op in operations:
             self.operations.on_update(op.without_secrets())
         lost = await in_thread(tasklog.mark_lost, self.name, {op.id for op in operations})
@@ -235,6 +275,26 @@ class HostRelay:
             self.send(groups.task_message(task))
         self.synced.set()
         self.send(groups.host_synced(self.watching_since), groups.HOSTS)
+
+    async def counters(self) -> None:
+        """The state of every instance (memory, CPU, network counters; IPs an event did not
+        announce), from one listing per host at the counters' cadence, whoever watches.
+        Listings start early enough that the counters a page shows are never older than the
+        cadence; at least a second (or the cadence) passes between two of them."""
+        while True:
+            started, wall = time.monotonic(), time.time()
+            try:
+                instances = await in_thread(
+                    self.client.instances, 2, COUNTERS_TIMEOUT, all_projects=True, pool=SLOW, db=False
+                )
+            except LXDError as exc:
+                log.warning("state listing of %s failed: %s", self.name, exc)
+            else:
+                self.listing(instances, started, with_state=True)
+                self.model.counters(wall)
+            took = time.monotonic() - started
+            cadence = fleet_model.cadence()
+            await asyncio.sleep(max(cadence - 2 * took, min(cadence, 1.0)))
 
 
 class Relay:
@@ -246,6 +306,7 @@ class Relay:
         self.hosts: dict[str, HostRelay] = {}
         self._keys: dict[str, tuple] = {}
         self.recorder = TaskRecorder(attributed=self.attribute)
+        self.model = ModelWriter()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None
         self.ready = asyncio.Event()
@@ -265,6 +326,7 @@ class Relay:
         _running.add(self)
         helpers = [
             self.loop.create_task(self.recorder.run(), name="relay:task-log"),
+            self.loop.create_task(self.model.run(), name="relay:model"),
             self.loop.create_task(self._control(), name="relay:control"),
         ]
         try:
@@ -284,6 +346,7 @@ class Relay:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.recorder.close()
+            await self.model.close()
 
     async def _control(self) -> None:
         """Messages for the relay from other processes (a host added in a web worker)."""
@@ -304,7 +367,9 @@ class Relay:
         await self.stop_hosts(gone)
         for name, host in wanted.items():
             if name not in self.hosts:
-                relay = HostRelay(host, layer=self.layer, note=self.recorder.note)
+                relay = HostRelay(
+                    host, layer=self.layer, note=self.recorder.note, model=self.model.host(host.pk)
+                )
                 relay.task = self.loop.create_task(relay.run(), name=f"relay:{name}")
                 self.hosts[name], self._keys[name] = relay, self._key(host)
 
@@ -321,6 +386,8 @@ class Relay:
         for relay in stopping:
             relay.task.cancel()
         await asyncio.gather(*(r.task for r in stopping), return_exceptions=True)
+        for relay in stopping:
+            self.model.forget(relay.host.pk)
 
 
 # -- the embedded relay (one per process, inside the web server's event loop) ----------------

@@ -22,6 +22,7 @@ from ..domain.policy import OPERATOR_CONFIG_HELP, PolicyRefused
 from ..domain.projects import project_error
 from ..domain.roles import OPERATOR, has_role, may_see_secrets
 from ..fleet.detail import detail_context
+from ..fleet.model import Freshness, as_instance, config_rev, instance_model
 from ..fleet.rows import InstanceRow, render_row
 from ..lxd import LXDError
 from ..lxd.config import redact_lxc_environment
@@ -38,28 +39,80 @@ from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 ACTION_TIMEOUT = (0.5, 10.0)
 
 
-def instance_detail_context(request, host: Host, name: str) -> dict:
+DETAIL_PARTS = {
+    "": "hosts/instance_detail.html",
+    "live": "hosts/instance_detail.html#live",
+    "config": "hosts/instance_detail.html#settings",
+}
+
+
+# What the page takes from LXD's answer rather than from the model (whose config holds only the
+# image keys): the configuration, and the description and profiles edited on the page itself.
+CONFIG_KEYS = ("config", "expanded_config", "devices", "expanded_devices", "description", "profiles")
+
+
+def _modelled(host: Host, name: str) -> tuple[Freshness, tuple[dict, dict] | None]:
+    """The host's model freshness, and (instance, detail) from it if it is fresh and knows
+    the instance (in the host's project)."""
+    found, row = instance_model(host, name)
+    return found, (as_instance(*row), row[1]) if row else None
+
+
+def _model_note(host: Host, found: Freshness) -> str:
+    age = f", last confirmed {found.age:.0f} s ago" if found.age is not None else ""
+    return f"The live model of {host.name} is not in use ({found.why_stale}{age}): shown as {host.name} answered now."
+
+
+def instance_detail_context(request, host: Host, name: str, part: str = "") -> dict:
+    """The instance page's context, or one part's ("live", "config").  State, network and
+    snapshots come from the live model when it is fresh; the configuration, asked of LXD
+    without state (no state query), reloads only when the model's revision of it changes.
+    A stale model: everything is asked of LXD, as it answers now."""
     client = host.client(timeout=ACTION_TIMEOUT)
-    instance = client.instance(name)
-    logs = client.instance_logs(name)
-    context = detail_context(host, instance, logs, request.user)
+    found, modelled = _modelled(host, name)
+    rev = ""
+    if part == "config" or (modelled is not None and not part):
+        plain = client.instance(name, state=False)  # config and devices: no state query
+    if modelled is not None:
+        instance, detail = modelled
+        rev = detail.get("rev", "")
+        if part != "live":
+            instance = {**instance, **{k: plain.get(k) for k in CONFIG_KEYS}}
+    elif part == "config":
+        instance = plain
+    else:
+        instance = plain = client.instance(name)
+        rev = config_rev(instance)
+    context = detail_context(host, instance, client.instance_logs(name) if not part else [], request.user)
+    context["rev"] = rev if part != "config" else ""
+    context["config_rev"] = config_rev(plain) if part != "live" else ""
+    context["model_note"] = "" if modelled is not None else _model_note(host, found)
+    if part:
+        return context
     context["row_html"] = mark_safe(render_row(context["row"], can_operate=has_role(request.user, OPERATOR)))  # noqa: S308
     # A shell is root in the instance: operators and admins only (the socket checks again).
     context["terminal"] = terminal.offer(client, instance) if has_role(request.user, OPERATOR) else None
+    context["live_model"] = f"{found.version:.6f}" if modelled is not None else ""
     return context
 
 
 @require_safe
 @host_view(name=INSTANCE)
 def instance_detail(request, host: Host, name: str):
-    return render(request, "hosts/instance_detail.html", instance_detail_context(request, host, name))
+    """The instance page (see instance_detail_context), or one of its parts (`?part=`)."""
+    part = request.GET.get("part", "")
+    if part not in DETAIL_PARTS:
+        raise UserError("part must be live or config", 400)
+    return render(request, DETAIL_PARTS[part], instance_detail_context(request, host, name, part))
 
 
 @require_safe
 @host_view(name=INSTANCE)
 def instance_row(request, host: Host, name: str):
-    """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
-    instance = host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
+    """The row as the live model (when fresh) or LXD describes the instance now (Cancel in
+    an inline form uses it)."""
+    _, modelled = _modelled(host, name)
+    instance = modelled[0] if modelled else host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
     if instance is None:
         gone = f"{name} no longer exists on {host.name}"
         row = InstanceRow(

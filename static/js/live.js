@@ -25,7 +25,7 @@
     if (event.target && event.target.id === "live-resync") htmx.trigger(document.body, "live:resync");
   });
   // An instance page shows its fleet row (#instance-summary): when a push changes that row,
-  // the page's details reload ("live:instance"), once for a burst of pushes.
+  // the page's live part reloads from the model ("live:instance"), once for a burst of pushes.
   var pendingInstance = null;
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var summary = document.getElementById("instance-summary");
@@ -36,17 +36,40 @@
     if (pendingInstance !== null) window.clearTimeout(pendingInstance);
     pendingInstance = window.setTimeout(reloadInstance, 50);
   });
-  // Not while the person types in an inline form of the details (description, user keys):
-  // the reload would take their typing away; it happens once they leave the form.
   function reloadInstance() {
     pendingInstance = null;
+    whenNotEditing(function () { htmx.trigger(document.body, "live:instance"); });
+  }
+  // Not while the person types in an inline form of the details (description, user keys):
+  // the reload would take their typing away; it happens once they leave the form.
+  function whenNotEditing(reload) {
     var editing = document.querySelector("#instance-details form.inline-edit:focus-within");
     if (editing) {
-      editing.addEventListener("focusout", function () { window.setTimeout(reloadInstance, 0); }, { once: true });
+      editing.addEventListener("focusout", function () {
+        window.setTimeout(function () { whenNotEditing(reload); }, 0);
+      }, { once: true });
       return;
     }
-    htmx.trigger(document.body, "live:instance");
+    reload();
   }
+  // The instance page's live part came back from the model with a new revision of the
+  // configuration (and not the one the page shows): the configuration reloads, from LXD.
+  var liveRev = null;
+  document.addEventListener("DOMContentLoaded", function () {
+    var live = document.getElementById("instance-live");
+    if (live) liveRev = live.dataset.rev || "";
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = document.getElementById("instance-live");
+    var settings = document.getElementById("instance-settings");
+    if (!live || !settings || live.dataset.rev === liveRev) return;
+    liveRev = live.dataset.rev;
+    if (!liveRev || liveRev === settings.dataset.rev) return;
+    whenNotEditing(function () {
+      var now = document.getElementById("instance-settings");
+      if (now && now.dataset.rev !== liveRev) htmx.trigger(document.body, "live:instance-config");
+    });
+  });
   // A pushed row replaces the whole row; keep what the person is doing in it: an open
   // inline confirmation (delete?), or the outcome of their last action (LXD's error text),
   // until their next action replaces it.

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hosts', '0006_backups_transfers'),
+        ('hosts', '0008_live_model'),
     ]
 
     operations = [

@@ -13,11 +13,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from hosts.domain.ids import instance_dom_id
 from hosts.fleet import model as fleet_model
 from hosts.live.relay import Relay
 from hosts.models import Host, HostSync, InstanceState
+from tests.config_helpers import made_fixture  # noqa: F401 (fixture)
 from tests.servers import CuttableProxy
 from tests.support import DashboardSession, RequestLog, fresh_channel_layer, wait_until, wait_until_async
+from tests.test_projects import shared_project, twin
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,9 +59,9 @@ def fresh(host: Host) -> bool:
     return fleet_model.freshness([host])[host.pk].fresh
 
 
-def modelled(host: Host, name: str) -> dict | None:
-    row = InstanceState.objects.filter(host=host, name=name).values_list("data", flat=True).first()
-    return row
+def modelled(host: Host, name: str, project: str = "default") -> dict | None:
+    query = InstanceState.objects.filter(host=host, project=project, name=name)
+    return query.values_list("data", flat=True).first()
 
 
 def state_urls(html: str) -> list[str]:
@@ -149,7 +152,7 @@ async def test_a_model_nobody_maintains_says_so_with_its_age_and_the_page_asks_l
         asked = [r.url for r in log.since(mark)]
 
     assert "live model kept from before a restart, last confirmed 75 s ago: asked the host" in page
-    assert "/1.0/instances?recursion=1" in asked  # the fallback: LXD, as before
+    assert "/1.0/instances?recursion=1&all-projects=true" in asked  # the fallback: LXD, as before
     assert [u.split("?")[0] for u in state_url] == ["/fleet/state/lab1/"]
     assert f'id="instance-lab1-{name}"' in page
 
@@ -186,6 +189,58 @@ async def test_a_dropped_stream_marks_the_model_stale_then_resynchronises_it(
         assert "live since" in page
     finally:
         proxy.close()
+
+
+async def test_the_model_holds_every_project_apart_and_the_fleet_reads_them_from_it(
+    admin_client, unix_host, lab, instances, made, relay, quiet_counters
+):
+    """One name in two projects is two rows of the model; starting one moves only its own; a
+    row kept from before of a project the host no longer has is dropped by the first listing;
+    the fleet's project column and filter, and the instance page of the project's one, come
+    from the model without asking LXD."""
+    project = await asyncio.to_thread(shared_project, made, lab.d1)
+    name = await asyncio.to_thread(instances.make, lab.d1, running=False)
+    await asyncio.to_thread(twin, lab.d1, name, project)
+    await asyncio.to_thread(
+        lambda: InstanceState.objects.create(host=unix_host, project="t-gone", name=name, data={"name": name})
+    )
+    await relay()
+    await until(
+        lambda: fresh(unix_host) and modelled(unix_host, name) and modelled(unix_host, name, project),
+        "both in lab1's model",
+    )
+    assert not await asyncio.to_thread(
+        lambda: InstanceState.objects.filter(host=unix_host, project="t-gone").exists()
+    )
+
+    await asyncio.to_thread(lab.d1.lxc, "start", name, "--project", project)
+    await until(
+        lambda: (modelled(unix_host, name, project) or {}).get("status") == "Running", "the twin Running"
+    )
+    assert (await asyncio.to_thread(modelled, unix_host, name))["status"] == "Stopped"
+
+    home = reverse("home")
+    detail_url = reverse("instance-detail", args=["lab1", name]) + f"?project={project}&part=live"
+
+    def load() -> tuple[str, str, str]:
+        page = admin_client.get(home).content.decode()
+        only = admin_client.get(home + f"?project={project}").content.decode()
+        return page, only, admin_client.get(detail_url).content.decode()
+
+    with RequestLog(lab.d1) as log:
+        await asyncio.to_thread(log.settled)
+        mark = log.mark()
+        page, only, detail = await asyncio.to_thread(load)
+        await asyncio.to_thread(log.settled)
+        assert log.since(mark) == [], "a page from a fresh model asked LXD"
+
+    ours, twins = instance_dom_id("lab1", name), instance_dom_id("lab1", name, project)
+    assert f'id="{ours}"' in page and f'id="{twins}"' in page
+    assert f'<option value="{project}">{project}</option>' in page  # the filter offers it
+    row = page.split(f'id="{twins}"', 1)[1].split("</tr>", 1)[0]
+    assert f'<td data-value="{project}" class="project">{project}</td>' in row and "Running" in row
+    assert f'id="{twins}"' in only and f'id="{ours}"' not in only
+    assert 'id="instance-live"' in detail and "Running" in detail and "model-stale" not in detail
 
 
 # -- the tracker's model on plain inputs (no relay, no host, no database) ----------------------

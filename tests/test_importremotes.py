@@ -66,13 +66,20 @@ def test_an_lxc_configuration_becomes_hosts(lxc_conf, lab, monkeypatch, capsys):
 def test_an_incus_configuration_becomes_hosts(incus_conf, lab, monkeypatch, capsys):
     monkeypatch.setenv("INCUS_DIR", lab.incus.lxd_dir)
     call_command("importremotes", "--from", str(incus_conf), "--names", "i1,local")
+    # `local` is the same daemon as i1 (its socket): one server is registered once.
     assert lines(capsys) == [
         f"i1: imported (as host i1 on {lab.incus.url}, pinned {lab.incus.fingerprint()[:12]}, the tool's own client certificate)",
-        f"local: imported (as host local on {lab.incus.socket})",
-        f"2 of 2 remotes imported from {incus_conf}.",
+        f"local: skipped (the server at {lab.incus.socket} is already registered as host i1 "
+        f"(same certificate, sha256 {lab.incus.fingerprint()}): refused)",
+        f"1 of 2 remotes imported from {incus_conf}.",
     ]
     i1 = Host.objects.get(name="i1")
     assert i1.server_kind == "incus" and i1.client().server()[0]["auth"] == "trusted"
+
+    remove_host(i1)
+    call_command("importremotes", "--from", str(incus_conf), "--names", "local")
+    assert lines(capsys)[0] == f"local: imported (as host local on {lab.incus.socket})"
+    assert Host.objects.get(name="local").server_kind == "incus"
 
 
 def test_the_tools_certificate_is_never_taken_out_of_a_trust_store(lxc_conf, lab, capsys):

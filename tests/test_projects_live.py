@@ -17,12 +17,27 @@ from tests.test_relay import is_, layer, online, start_relay  # noqa: F401 (fixt
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def test_events_are_tagged_with_their_project(layer, start_relay, unix_host, lab, instances, made):  # noqa: F811
+async def test_events_are_tagged_with_their_project(
+    layer,  # noqa: F811
+    start_relay,  # noqa: F811
+    unix_host,
+    lab,
+    instances,
+    made,
+    settings,
+):
+    settings.DASHBOARD_COUNTERS_SECONDS = 3600  # one state listing, on the connect
     project = await asyncio.to_thread(shared_project, made, lab.d1)
     name = await asyncio.to_thread(instances.make, lab.d1, running=False)
     inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group("lab1"))
     await start_relay()
     await inbox.wait_for(online("lab1"), what="lab1 online")
+    # The state listing after the connect pushes every instance's state, the default
+    # project's one too: what follows it comes by the events.
+    await inbox.wait_for(
+        is_(groups.INSTANCE_STATE, instance=name, project="default"), 30, "the first state listing's push"
+    )
+    since = len(inbox.received)
 
     await asyncio.to_thread(twin, lab.d1, name, project)
     created = await inbox.wait_for(
@@ -39,7 +54,7 @@ async def test_events_are_tagged_with_their_project(layer, start_relay, unix_hos
         what="the started instance's state",
     )
     about_the_default_one = [
-        m for m in inbox.received if m.get("instance") == name and m.get("project") != project
+        m for m in inbox.received[since:] if m.get("instance") == name and m.get("project") != project
     ]
     assert about_the_default_one == []
 

@@ -309,6 +309,31 @@ async def test_events_out_of_order_leave_the_model_at_the_newest():
     assert "c" not in trackers.model
 
 
+def test_a_failed_batch_merges_back_under_newer_notes_each_project_apart():
+    """The writer's retry: what was noted since a failed write wins, per (project, name); a
+    full listing of one project does not touch another's rows."""
+    from hosts.live.model import Notes
+
+    old_row, new_row = ({"status": "Stopped"}, {}), ({"status": "Running"}, {})
+    failed = Notes()
+    failed.every["default"] = set()
+    failed.note("default", "c", old_row)
+    failed.note("p", "c", old_row)
+    newer = Notes()
+    newer.note("p", "c", None)
+    newer.note("default", "d", new_row)
+    merged = failed.merge_back(newer)
+    assert merged.rows == {("default", "c"): old_row, ("p", "c"): None, ("default", "d"): new_row}
+    assert merged.every == {"default": {"c", "d"}} and merged.projects is None
+
+    listed = Notes(projects={"default"})
+    merged = merged.merge_back(listed)
+    assert merged.projects == {"default"}  # p keeps no row: its instance is gone
+    newest = Notes()
+    newest.note("q", "e", new_row)  # a project that showed since: kept
+    assert merged.merge_back(newest).projects == {"default", "q"}
+
+
 def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again(live_hosts, lab, instances):
     """The web process restarts: the model is still in the database; the first page says it is
     kept from before the restart (and asks the hosts), then the relay started with the server

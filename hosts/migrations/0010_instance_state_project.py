@@ -18,7 +18,6 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RunPython(forget_default_only_model, migrations.RunPython.noop),
         migrations.AlterModelOptions(
             name='instancestate',
             options={'ordering': ['host', 'name', 'project']},
@@ -36,4 +35,7 @@ class Migration(migrations.Migration):
             model_name='instancestate',
             constraint=models.UniqueConstraint(fields=('host', 'project', 'name'), name='instance_state_once_per_host_project'),
         ),
+        # After the schema changes: PostgreSQL refuses to alter a table with rows changed earlier
+        # in the same transaction (pending trigger events).
+        migrations.RunPython(forget_default_only_model, migrations.RunPython.noop),
     ]

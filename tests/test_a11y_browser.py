@@ -14,6 +14,7 @@ import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import expect
 
+from tests.fleet_helpers import status_of
 from tests.routes import dashboard_routes, fill
 
 pytestmark = pytest.mark.browser
@@ -179,3 +180,69 @@ def test_main_pages_fit_a_390px_screen(session_page, world):
         expect(page.locator("#fleet-table th[data-col=image]")).to_be_hidden()
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
+
+
+def tab_to(page, selector: str, limit: int = 80) -> None:
+    """Press Tab until the focused element matches `selector` (the keyboard's own path)."""
+    for _ in range(limit):
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{limit} presses of Tab never reached {selector}")
+
+
+def focused(page, selector: str) -> bool:
+    return page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector)
+
+
+def test_start_stop_and_delete_with_the_keyboard_only(session_page, world, lab):
+    page = session_page
+    name = f"a11y-key-{uuid.uuid4().hex[:6]}"
+    lab.d1.lxc("init", "busybox", name)
+    row = f"#instance-{HOST}-{name}"
+    try:
+        page.goto("/")
+        settle(page)
+        page.keyboard.press("/")
+        assert focused(page, "#fleet-filter input[name=q]")
+        page.keyboard.type(name)
+        expect(page.locator("#fleet-table tr.instance:visible")).to_have_count(1)
+        expect(page.locator(row)).to_be_visible()
+
+        tab_to(page, f"{row} button[data-action=start]")
+        # the focus ring shows (a keyboard focus: :focus-visible)
+        ring = page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+        assert ring == "solid"
+        page.keyboard.press("Enter")
+        expect(page.locator(f"{row}-status")).to_have_text("Running", timeout=30_000)
+        # the keyboard stays in the row that was replaced
+        expect(page.locator(f"{row} td.actions button").first).to_be_focused()
+
+        tab_to(page, f"{row} button[data-action=stop]")
+        page.keyboard.press("Enter")
+        expect(page.locator(f"{row}-status")).to_have_text("Stopped", timeout=60_000)
+
+        # delete: a modal dialog; Escape closes it and leaves the instance alone
+        tab_to(page, f"{row} button[data-action=delete]")
+        page.keyboard.press("Enter")
+        dialog = page.locator(f"{row} dialog")
+        expect(dialog).to_be_visible()
+        assert page.evaluate("() => document.querySelector('dialog').matches(':modal')")
+        failures: list[str] = []
+        check_both_schemes(page, "the delete dialog", failures)
+        assert not failures, "\n".join(failures)
+        page.keyboard.press("Escape")
+        expect(page.locator(f"{row} dialog")).to_have_count(0)
+        expect(page.locator(f"{row} button[data-action=delete]")).to_be_focused()
+        assert status_of(lab.d1, name) == "Stopped"
+
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_visible()
+        tab_to(page, f"{row} dialog button[data-action=confirm-delete]", limit=5)
+        page.keyboard.press("Enter")
+        expect(page.locator(row)).to_have_count(0, timeout=30_000)
+        # the outcome is announced
+        expect(page.locator("#fleet-notice[role=status]")).to_contain_text(f"Deleted {name}")
+        assert status_of(lab.d1, name) is None
+    finally:
+        lab.d1.lxc("delete", "--force", name, check=False)

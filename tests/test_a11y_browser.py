@@ -8,7 +8,10 @@ One browser context for the whole module (one login), so the walk stays fast."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.base import AXE_SCRIPT
@@ -19,8 +22,11 @@ from tests.routes import dashboard_routes, fill
 
 pytestmark = pytest.mark.browser
 
+VIEWER_ZONE = "Asia/Kolkata"
 HOST = "lab1"  # d1 over its unix socket (live_dashboard.ensure_lab_hosts)
 FAILING = ("critical", "serious")
+# Lesser rules the pages were fixed for (issue 18), kept from coming back.
+ALSO_FAILING = {"empty-table-header", "landmark-unique", "label-title-only"}
 # Routes that answer no page of their own: htmx fragments, downloads, the logout POST.
 NOT_PAGES = {
     "fleet-state",
@@ -71,7 +77,8 @@ def world(live_dashboard, lab):
 @pytest.fixture(scope="module")
 def session_page(browser, live_dashboard):
     """One logged-in page for the module (the conftest `page` logs in per test)."""
-    context = browser.new_context(base_url=live_dashboard.url)
+    # a viewer far from UTC (and at a half hour), so local times differ visibly from UTC
+    context = browser.new_context(base_url=live_dashboard.url, timezone_id=VIEWER_ZONE)
     context.set_default_timeout(15_000)
     page = context.new_page()
     page.goto("/accounts/login/")
@@ -90,7 +97,7 @@ def violations(page) -> list[str]:
     result = page.evaluate("options => axe.run(document, options)", {"resultTypes": ["violations"]})
     lines = []
     for v in result["violations"]:
-        if v["impact"] not in FAILING:
+        if v["impact"] not in FAILING and v["id"] not in ALSO_FAILING:
             continue
         for node in v["nodes"]:
             target = " ".join(json.dumps(t) if not isinstance(t, str) else t for t in node["target"])
@@ -141,9 +148,13 @@ def test_every_page_passes_axe_in_light_and_dark(session_page, world, lab):
         response = page.goto(path)
         settle(page)
         visited.append((name, response.status))
+        if page.title() == "LXD fleet · LXD fleet dashboard":  # base.html's default: says nothing
+            failures.append(f"{path} ({name}): the page has no title of its own")
         check_both_schemes(page, f"{path} ({name}, {response.status})", failures)
     assert ("home", 200) in visited and ("instance-detail", 200) in visited and ("audit", 200) in visited
     assert len(visited) >= 30, visited
+    icon = page.locator("link[rel=icon]").get_attribute("href")
+    assert page.request.get(icon).headers["content-type"] == "image/svg+xml"
     assert not failures, f"{len(failures)} accessibility violations:\n" + "\n".join(failures)
 
 
@@ -206,7 +217,8 @@ def test_start_stop_and_delete_with_the_keyboard_only(session_page, world, lab):
         page.keyboard.press("/")
         assert focused(page, "#fleet-filter input[name=q]")
         page.keyboard.type(name)
-        expect(page.locator("#fleet-table tr.instance:visible")).to_have_count(1)
+        # filtered (live pushes may still bring other rows in: no count of rows here)
+        expect(page).to_have_url(re.compile(rf"[?&]q={name}"))
         expect(page.locator(row)).to_be_visible()
 
         tab_to(page, f"{row} button[data-action=start]")
@@ -246,3 +258,19 @@ def test_start_stop_and_delete_with_the_keyboard_only(session_page, world, lab):
         assert status_of(lab.d1, name) is None
     finally:
         lab.d1.lxc("delete", "--force", name, check=False)
+
+
+def test_times_show_in_the_viewers_zone_with_utc_on_hover(session_page, world):
+    page = session_page
+    page.goto(f"/tasks/?host={HOST}")
+    first = page.locator("#task-rows time").first
+    expect(first).not_to_have_attribute("data-local", re.compile(".*"))  # converted by time.js
+    stamp, title, text = first.get_attribute("datetime"), first.get_attribute("title"), first.inner_text()
+    utc = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert title == utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert text == utc.astimezone(ZoneInfo(VIEWER_ZONE)).strftime("%Y-%m-%d %H:%M:%S")
+    # and in a row the fleet renders (minutes)
+    page.goto(f"/hosts/{HOST}/instances/{world['running']}/")
+    created = page.locator("time[datetime]").first
+    expect(created).to_have_attribute("title", re.compile(r" UTC$"))
+    expect(created).not_to_contain_text("UTC")

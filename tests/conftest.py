@@ -199,14 +199,19 @@ def page(browser, live_dashboard):
     """A browser page logged in to the live dashboard."""
     context = browser.new_context(base_url=live_dashboard.url)
     context.set_default_timeout(15_000)
-    page = context.new_page()
+    page = log_in(context.new_page(), live_dashboard)
+    yield page
+    context.close()
+
+
+def log_in(page, live_dashboard):
+    """Log `page` in to the live dashboard as its admin (the page's context keeps the session)."""
     page.goto("/accounts/login/")
     page.fill("input[name=username]", live_dashboard.username)
     page.fill("input[name=password]", live_dashboard.password)
     page.click("button[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    yield page
-    context.close()
+    return page
 
 
 def pytest_collection_modifyitems(config, items):

@@ -17,6 +17,7 @@ import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import expect
 
+from tests.conftest import log_in
 from tests.fleet_helpers import status_of
 from tests.routes import dashboard_routes, fill
 
@@ -80,13 +81,7 @@ def session_page(browser, live_dashboard):
     # a viewer far from UTC (and at a half hour), so local times differ visibly from UTC
     context = browser.new_context(base_url=live_dashboard.url, timezone_id=VIEWER_ZONE)
     context.set_default_timeout(15_000)
-    page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", live_dashboard.username)
-    page.fill("input[name=password]", live_dashboard.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
-    yield page
+    yield log_in(context.new_page(), live_dashboard)
     context.close()
 
 
@@ -189,6 +184,10 @@ def test_main_pages_fit_a_390px_screen(session_page, world):
         expect(page.locator(f"#instance-{HOST}-{world['running']} .instance-link")).to_be_visible()
         expect(page.locator(f"#instance-{HOST}-{world['running']}-status")).to_be_visible()
         expect(page.locator("#fleet-table th[data-col=image]")).to_be_hidden()
+        # and its actions, without scrolling the table sideways
+        for button in page.locator(f"#instance-{HOST}-{world['running']} td.actions button").all():
+            box = button.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, (button.text_content(), box)
     finally:
         page.set_viewport_size({"width": 1280, "height": 720})
 

@@ -39,9 +39,8 @@ from bench.files import PeakRSS  # noqa: E402
 from hosts.lxd import LXDClient  # noqa: E402
 from hosts.lxd.certs import fetch_server_certificate, generate_client_certificate  # noqa: E402
 from hosts.lxd.endpoint import TLSIdentity  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.files_helpers import login  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import DashboardSession, LiveDashboard  # noqa: E402
 
 MiB = 1024 * 1024
 COPY_RATIO, EXPORT_RATIO, RSS_MIB = 0.9, 0.7, 10
@@ -210,7 +209,7 @@ def main() -> int:
             server.start()
             server.manage("addhost", "lab1", d1.socket)
             server.manage("addhost", "lab2", d2.url, "--token", d2.trust_token("bench-move"))
-            session = login(server.url, server.username, server.password)
+            session = DashboardSession(server.url, server.username, server.password)
             pid = server.proc.pid
 
             ratios, direct_rates, dash_rates, growths = [], [], [], []

@@ -46,9 +46,8 @@ from hosts.lxd.certs import fetch_server_certificate, generate_client_certificat
 from hosts.lxd.endpoint import TLSIdentity, parse_endpoint  # noqa: E402
 from hosts.lxd.exec import ExecCommand  # noqa: E402
 from hosts.lxd.websocket import connect_websocket  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.files_helpers import container, login  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import DashboardSession, LiveDashboard, an_instance  # noqa: E402
 from tests.terminal_helpers import ACK_DELAY, ACK_EVERY, running_execs, terminal_path  # noqa: E402
 
 MiB = 1024 * 1024
@@ -246,8 +245,8 @@ def main() -> int:
     lab = start_lab(2)
     with (
         tempfile.TemporaryDirectory(prefix="bench-terminal-") as tmp,
-        container(lab.d1) as on_d1,
-        container(lab.d2) as on_d2,
+        an_instance(lab.d1) as on_d1,
+        an_instance(lab.d2) as on_d2,
     ):
         server = LiveDashboard(Path(tmp))
         server.start()
@@ -255,7 +254,7 @@ def main() -> int:
         try:
             server.manage("addhost", "lab1", lab.d1.socket)
             server.manage("addhost", "lab2", lab.d2.url, "--token", lab.d2.trust_token("bench-terminal"))
-            session = login(server.url, server.username, server.password)
+            session = DashboardSession(server.url, server.username, server.password)
             cookies = session.cookies
             d2_client, d2_fingerprint = https_client(lab.d2)
             for label, host, instance, client in (

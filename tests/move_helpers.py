@@ -1,20 +1,17 @@
-"""Instances for the copy, move and backup tests (prefix `mv-`), on the real lab daemons, with
+"""Instances for the copy, move and backup tests (named `t-mv-...`), on the real lab daemons, with
 files and snapshots to check; removed from every daemon afterwards."""
 
 from __future__ import annotations
 
 import os
 import subprocess
-import uuid
 from contextlib import contextmanager
 
 import pytest
 
 from hosts.lxd import LXDAPIError
-from tests.files_helpers import pull, push
 from tests.lab import ROOT
-
-PREFIX = "mv-"
+from tests.support import new_name, pull, push
 
 
 class Made:
@@ -23,7 +20,7 @@ class Made:
         self.names: set[str] = set()
 
     def name(self) -> str:
-        name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+        name = new_name("mv")
         self.names.add(name)
         return name
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import log_in
 from tests.lab import ROOT
+from tests.support.dashboard import log_in_browser
 
 pytestmark = pytest.mark.browser
 
@@ -49,7 +49,8 @@ def test_take_screenshots(browser, live_dashboard, demo):
     OUT.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(base_url=live_dashboard.url, viewport={"width": 1280, "height": 760})
     context.set_default_timeout(20_000)
-    page = log_in(context.new_page(), live_dashboard)
+    log_in_browser(context, live_dashboard, live_dashboard.username, live_dashboard.password)
+    page = context.new_page()
     try:
         page.goto("/?q=web")
         settled(page).screenshot(path=OUT / "fleet.png")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -17,9 +16,9 @@ import pytest
 from axe_playwright_python.base import AXE_SCRIPT
 from playwright.sync_api import expect
 
-from tests.conftest import log_in
-from tests.fleet_helpers import status_of
 from tests.routes import dashboard_routes, fill
+from tests.support.dashboard import log_in_browser
+from tests.support.instances import new_name, status_of
 
 pytestmark = pytest.mark.browser
 
@@ -45,8 +44,7 @@ def world(live_dashboard, lab):
     custom volume; the values that fill every route's parameters."""
     live_dashboard.ensure_lab_hosts(lab)
     d1 = lab.d1
-    tag = uuid.uuid4().hex[:6]
-    running, stopped, volume = f"a11y-run-{tag}", f"a11y-stop-{tag}", f"a11y-vol-{tag}"
+    running, stopped, volume = new_name("a11y-run"), new_name("a11y-stop"), new_name("a11y-vol")
     d1.lxc("launch", "busybox", running)
     d1.lxc("init", "busybox", stopped)
     d1.lxc("snapshot", running, "snap0")
@@ -81,7 +79,8 @@ def session_page(browser, live_dashboard):
     # a viewer far from UTC (and at a half hour), so local times differ visibly from UTC
     context = browser.new_context(base_url=live_dashboard.url, timezone_id=VIEWER_ZONE)
     context.set_default_timeout(15_000)
-    yield log_in(context.new_page(), live_dashboard)
+    log_in_browser(context, live_dashboard, live_dashboard.username, live_dashboard.password)
+    yield context.new_page()
     context.close()
 
 
@@ -207,7 +206,7 @@ def focused(page, selector: str) -> bool:
 
 def test_start_stop_and_delete_with_the_keyboard_only(session_page, world, lab):
     page = session_page
-    name = f"a11y-key-{uuid.uuid4().hex[:6]}"
+    name = new_name("a11y-key")
     lab.d1.lxc("init", "busybox", name)
     row = f"#instance-{HOST}-{name}"
     try:

@@ -12,10 +12,9 @@ import time
 
 import pytest
 
-from tests.conftest import LiveDashboard
-from tests.files_helpers import login
 from tests.lab import ROOT
 from tests.move_helpers import describe, made_fixture, marker_of  # noqa: F401 (fixture)
+from tests.support import DashboardSession, LiveDashboard
 
 MiB = 1024 * 1024
 
@@ -134,7 +133,7 @@ def test_a_backup_file_restores_over_the_websocket_and_junk_is_refused(live_host
     name, marker = made.make(lab.d1, snapshots=2, data_mib=3)
     path = tmp_path / "export.tar.gz"
     lab.d1.lxc("export", name, str(path), timeout=120)
-    session = login(live_hosts.url, live_hosts.username, live_hosts.password)
+    session = DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password)
     restored = made.name()
     reply = ws_restore(live_hosts, session, {"host": "lab2", "name": restored}, path.read_bytes())
     assert reply == {"type": "done", "status": 201, "message": f"Restored as {restored} on lab2 (stopped)."}

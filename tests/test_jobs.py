@@ -13,7 +13,7 @@ from hosts.domain import tasklog
 from hosts.live import hub
 from hosts.lxd.operation import shows_progress
 from hosts.models import Host, Task
-from tests.live import fresh_channel_layer
+from tests.support import fresh_channel_layer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -21,8 +21,8 @@ from hosts.lxd.names import (
     check_path,
 )
 from hosts.models import Host
-from tests.files_helpers import container
 from tests.routes import CONVERTER, dashboard_routes
+from tests.support import an_instance
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_image_aliases_may_hold_an_encoded_slash_but_no_dot_segment():
 @pytest.fixture
 def stopped(lab):
     """A stopped container with one snapshot on d2: LXD would delete or rename it if asked."""
-    with container(lab.d2, running=False) as name:
+    with an_instance(lab.d2, running=False) as name:
         lab.d2.lxc("snapshot", name, "snap0")
         yield name
 

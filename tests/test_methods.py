@@ -3,8 +3,8 @@
 import pytest
 from django.conf import settings
 
-from tests.conftest import PASSWORD
 from tests.routes import dashboard_routes, fill
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,8 @@ import pytest
 from django.contrib.auth.models import Group
 
 from hosts.models import AuditEntry, BackupRecord, BackupSchedule, Task
-from tests.conftest import PASSWORD
 from tests.move_helpers import describe, made_fixture, marker_of  # noqa: F401 (fixture)
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

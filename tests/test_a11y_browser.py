@@ -8,7 +8,9 @@ One browser context for the whole module (one login), so the walk stays fast."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,7 @@ from playwright.sync_api import expect
 from tests.routes import dashboard_routes, fill
 from tests.support.dashboard import log_in_browser
 from tests.support.instances import new_name, status_of
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,6 +54,21 @@ def world(live_dashboard, lab):
     d1.lxc("storage", "volume", "create", "default", volume)
     d1.lxc("query", "--wait", "-X", "POST", f"/1.0/instances/{stopped}/backups", "--data", '{"name": "b0"}')
     admin = d1.admin()
+    # an operation in progress (an exec), shown on the operations page and in the live panel
+    busy = subprocess.Popen(
+        ["lxc", "exec", running, "--", "sleep", "300"],
+        env={**os.environ, "LXD_DIR": d1.lxd_dir},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_until(
+        lambda: any(
+            op["description"] == "Executing command"
+            for op in admin.get("/1.0/operations", params={"recursion": 1}).get("running", [])
+        ),
+        what="the exec's operation running",
+    )
     fingerprint = admin.get("/1.0/images")[0].rsplit("/", 1)[-1]
     network = next(n["name"] for n in admin.get("/1.0/networks", params={"recursion": 1}) if n["managed"])
     values = {
@@ -68,6 +86,8 @@ def world(live_dashboard, lab):
         "action": "start",
     }
     yield {"values": values, "running": running, "stopped": stopped, "volume": volume}
+    busy.kill()
+    busy.wait(10)
     for name in (running, stopped):
         d1.lxc("delete", "--force", name, check=False)
     d1.lxc("storage", "volume", "delete", "default", volume, check=False)
@@ -144,6 +164,8 @@ def test_every_page_passes_axe_in_light_and_dark(session_page, world, lab):
         response = page.goto(path)
         settle(page)
         visited.append((name, response.status))
+        if name == "operation-list":  # the page is checked with an operation in progress in it
+            expect(page.locator("#task-rows tr.task")).not_to_have_count(0)
         if page.title() == "LXD fleet · LXD fleet dashboard":  # base.html's default: says nothing
             failures.append(f"{path} ({name}): the page has no title of its own")
         check_both_schemes(page, f"{path} ({name}, {response.status})", failures)

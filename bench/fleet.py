@@ -3,10 +3,12 @@
 
     LAB_ID=1 .venv/bin/python bench/fleet.py
 
-Sets up 3 lab daemons x 50 instances (20 running on each); the third daemon is reached through
+Sets up 3 lab daemons x BENCH_PER_HOST instances (BENCH_RUNNING running on each; 50 and 20 by
+default; BENCH_BIG on one host later, 500); the third daemon is reached through
 a delaying TCP proxy written here (+300 ms on everything the client sends, i.e. per request).
 The dashboard runs under daphne in its own process and data directory; a client logs in, loads
-the fleet page and then its lazy per-host state parts, as a browser does.
+the fleet page and then its lazy per-host state parts, as a browser does (none once a host's live
+model is fresh: the bench waits for that, so the page's figures are the live model's).
 
 - first paint: the fleet page's time / the slowest host's direct recursion=1 call;
 - complete: time until every state cell is filled / the slowest host's direct recursion=2 call;
@@ -47,8 +49,9 @@ from tests.lab import start_lab  # noqa: E402
 from tests.support import LiveDashboard  # noqa: E402
 
 PREFIX = "fbench-"
-PER_HOST, RUNNING = 50, 20
-BIG = 500
+PER_HOST = int(os.environ.get("BENCH_PER_HOST", "50"))
+RUNNING = int(os.environ.get("BENCH_RUNNING", "20"))
+BIG = int(os.environ.get("BENCH_BIG", "500"))
 DELAY = 0.3
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "11"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "2"))
@@ -211,9 +214,28 @@ class Client:
 
         parts = list(self.pool.map(lazy, urls))
         complete = time.perf_counter() - started
-        filled = sum(len(re.findall(r'<td id="instance-[^"]+-memory" class="num"', part)) for part in parts)
+        # A host shown from its live model has its state cells in the page; the others' come
+        # with their state parts.
+        filled = sum(
+            len(re.findall(r'<td id="instance-[^"]+-memory" class="num"', part)) for part in [html, *parts]
+        )
         rows = len(re.findall(r'<tr id="instance-', html))
         return first, complete, filled, rows
+
+
+def wait_live(client: Client, hosts: int, rows: int, timeout: float = 120) -> None:
+    """Until the page shows every host from its live model (the relay starts with daphne and
+    lists each host), with `rows` bench rows."""
+    deadline = time.monotonic() + timeout
+    while True:
+        html = client.session.get(client.base + "/", timeout=120).text
+        strip = re.findall(r'<span id="fleet-model-[^>]*>[^<]*', html)
+        shown = len(re.findall(r'<tr id="instance-[^"]*-' + PREFIX, html))
+        if sum("live since" in s for s in strip) == hosts and shown == rows:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the live model was not ready within {timeout:g} s: {strip}, {shown} rows")
+        time.sleep(0.5)
 
 
 def trust_bench_certificate(daemon, pem_body: str) -> None:
@@ -273,6 +295,7 @@ def main() -> int:
             "b3-slow": pinned(slow_url, d3),
         }
         client = Client(server)
+        wait_live(client, 3, 3 * PER_HOST)
         cold_first, _ = client.page()
         first, complete, r1_max, r2_max = [], [], [], []
         for round_ in range(WARMUP + ROUNDS):
@@ -296,7 +319,7 @@ def main() -> int:
                 r2_max.append(max(r2.values()))
         lines.append(
             ratio_line(
-                "first paint, 3 hosts x 50 (one +300 ms)",
+                f"first paint, 3 hosts x {PER_HOST} (one +300 ms)",
                 first,
                 r1_max,
                 1.3,
@@ -305,7 +328,7 @@ def main() -> int:
         )
         lines.append(
             ratio_line(
-                "complete, 3 hosts x 50 (one +300 ms)",
+                f"complete, 3 hosts x {PER_HOST} (one +300 ms)",
                 complete,
                 r2_max,
                 1.3,
@@ -317,6 +340,7 @@ def main() -> int:
         make_instances(admins["d1"], [f"{PREFIX}x{i:03d}" for i in range(BIG - PER_HOST)], 0)
         server.manage("removehost", "b2", "--revoke")
         server.manage("removehost", "b3-slow", "--revoke")
+        wait_live(client, 1, BIG)
         cold_big, _ = client.page()
         big_first, big_r1 = [], []
         for round_ in range(WARMUP + ROUNDS):
@@ -341,7 +365,7 @@ def main() -> int:
             )
         )
         lines.append(
-            f"(first page load with cold row cache: {cold_first * 1000:.0f} ms for 150 rows, "
+            f"(first page load with cold row cache: {cold_first * 1000:.0f} ms for {3 * PER_HOST} rows, "
             f"{cold_big * 1000:.0f} ms for {BIG} rows)"
         )
     finally:

@@ -156,6 +156,16 @@ DASHBOARD_RELAY = os.environ.get("DASHBOARD_RELAY") or (
     "external" if os.environ.get("REDIS_URL") else "embedded"
 )
 
+# The live model (hosts/live/model.py): status and IPs follow LXD's events at once; the
+# counters of running instances (memory, CPU, network) come from one state listing per host
+# (recursion=2, a state query per running instance on the host) this often.
+try:
+    DASHBOARD_COUNTERS_SECONDS = float(os.environ.get("DASHBOARD_COUNTERS_SECONDS", "10"))
+except ValueError:
+    DASHBOARD_COUNTERS_SECONDS = 0.0
+if not 1 <= DASHBOARD_COUNTERS_SECONDS <= 3600:
+    raise ImproperlyConfiguredError("DASHBOARD_COUNTERS_SECONDS must be a number of seconds from 1 to 3600")
+
 # Browser sockets close when their login ends (hosts/socket_auth.py: signals over the channel
 # layer); as a backstop each socket also re-checks its session this often (and at its expiry).
 DASHBOARD_SOCKET_RECHECK_SECONDS = int(os.environ.get("DASHBOARD_SOCKET_RECHECK_SECONDS", "3600"))

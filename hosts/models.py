@@ -9,6 +9,7 @@ from django.utils import timezone
 from .domain import crypto
 from .lxd import LXDClient, TLSIdentity, parse_endpoint
 from .lxd.certs import generate_client_certificate
+from .lxd.server import KINDS, ServerInfo, kind_named
 
 HOST_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -29,6 +30,9 @@ class ClientCertificate(models.Model):
     fingerprint = models.CharField(max_length=64, unique=True)
     not_after = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when the certificate is a command line tool's own (manage.py importremotes): that tool
+    # still uses it, so the dashboard never removes it from a host's trust store.
+    imported_from = models.CharField(max_length=255, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -88,6 +92,12 @@ class Host(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Profiles an admin allowed operators to attach on this host (hosts/policy.py reads it).
     operator_profiles = models.JSONField(default=default_operator_profiles, blank=True)
+    # What GET /1.0 said the server is (environment.server, server_version): written at
+    # registration and each time the relay connects; "" until known.
+    server_kind = models.CharField(
+        max_length=16, blank=True, choices=[(k.name, k.label) for k in KINDS.values()]
+    )
+    server_version = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -119,13 +129,75 @@ class Host(models.Model):
             label=self.name,
             timeout=timeout or settings.LXD_PAGE_TIMEOUT,
             max_body=settings.LXD_MAX_RESPONSE_BYTES,
+            kind=kind_named(self.server_kind),
         )
+
+    @property
+    def server(self) -> ServerInfo:
+        """The server as last seen (kind and version; no extensions are kept)."""
+        return ServerInfo(kind_named(self.server_kind), self.server_version, frozenset())
+
+    @property
+    def server_label(self) -> str:
+        """What messages call the host's server: "LXD" or "Incus" (LXD until known)."""
+        kind = kind_named(self.server_kind)
+        return kind.label if kind else "LXD"
+
+    def record_server(self, info: ServerInfo) -> None:
+        """Keep what GET /1.0 said the server is, when it says (trusted) and it changed."""
+        if info.kind is None or (info.kind.name, info.version) == (self.server_kind, self.server_version):
+            return
+        self.server_kind, self.server_version = info.kind.name, info.version[:64]
+        if self.pk:
+            Host.objects.filter(pk=self.pk).update(
+                server_kind=self.server_kind, server_version=self.server_version
+            )
 
     def record_status(self, status: str, detail: str = "") -> None:
         self.status, self.status_detail, self.last_checked = status, detail, timezone.now()
         Host.objects.filter(pk=self.pk).update(
             status=status, status_detail=detail, last_checked=self.last_checked
         )
+
+
+class HostSync(models.Model):
+    """How far the live model of one host's instances (InstanceState) can be trusted.
+
+    Written by the events relay only (hosts/live/model.py), read by every web process
+    (hosts/fleet/model.py).  `relay` names the relay run that writes it: a page tells a model
+    kept from before a restart from one being maintained now.
+    """
+
+    host = models.OneToOneField(Host, on_delete=models.CASCADE, primary_key=True, related_name="sync")
+    relay = models.CharField(max_length=32, blank=True)
+    connected = models.BooleanField(default=False)  # the relay's events stream is open and listed
+    synced_at = models.DateTimeField(null=True, blank=True)  # the last full listing (on a connect)
+    confirmed_at = models.DateTimeField(null=True, blank=True)  # the last word from LXD
+    counters_at = models.DateTimeField(null=True, blank=True)  # when the last state listing began
+    changed_at = models.DateTimeField(null=True, blank=True)  # the last write to its instances
+    lost_at = models.DateTimeField(null=True, blank=True)  # when the events stream last dropped
+
+    def __str__(self) -> str:
+        return f"{self.host_id} {'connected' if self.connected else 'disconnected'}"
+
+
+class InstanceState(models.Model):
+    """One instance as the live model holds it: `data` is what a fleet row shows (the shape
+    the relay pushes, hosts/fleet/model.py model_data), `detail` what the instance page adds
+    (interfaces with counters, snapshots).  Neither holds a config value but the image keys."""
+
+    host = models.ForeignKey(Host, on_delete=models.CASCADE, related_name="instance_states")
+    name = models.CharField(max_length=63)
+    data = models.JSONField(default=dict)
+    detail = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["host", "name"]
+        constraints = [models.UniqueConstraint(fields=["host", "name"], name="instance_state_once_per_host")]
+
+    def __str__(self) -> str:
+        return f"{self.host_id}/{self.name}"
 
 
 class AuditEntry(models.Model):

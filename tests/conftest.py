@@ -11,7 +11,7 @@ import asyncio
 
 import pytest
 
-from tests.lab import Lab, start_lab
+from tests.lab import Lab, LabHost, start_lab
 from tests.support import (
     Instances,
     LiveDashboard,
@@ -63,13 +63,12 @@ def django_db_modify_db_settings(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lab() -> Lab:
     lab = start_lab(3)
-    daemons = [*lab.daemons, *([lab.incus] if lab.incus else [])]
     # What an interrupted run left behind (test instances and profiles are named t-...).
-    sweep_leftovers(daemons)
-    for daemon in lab.daemons:
+    sweep_leftovers(lab.all_daemons)
+    for daemon in lab.all_daemons:
         daemon.forget_client_certificates()
     yield lab
-    for daemon in lab.daemons:
+    for daemon in lab.all_daemons:
         daemon.forget_client_certificates()
 
 
@@ -106,6 +105,30 @@ def https_host(db, lab):
 
 
 @pytest.fixture
+def incus_host(db, lab):
+    """The lab's Incus daemon i1 registered over HTTPS with a trust token (fresh per test)."""
+    from hosts.domain.registration import register_host
+
+    if lab.incus is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    return register_host("inc1", lab.incus.url, token=lab.incus.trust_token())
+
+
+@pytest.fixture(params=["lxd", "incus"])
+def served(request, db, lab) -> LabHost:
+    """The same kind of registered host on each server kind: LXD's d2 as `lab2` or Incus' i1 as
+    `inc1`, both over HTTPS with a trust token (fresh per test).  A feature's core-path test
+    takes this fixture to run on both; the rest of the suite stays on LXD."""
+    from hosts.domain.registration import register_host
+
+    daemon = lab.d2 if request.param == "lxd" else lab.incus
+    if daemon is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    name = "lab2" if request.param == "lxd" else "inc1"
+    return LabHost(register_host(name, daemon.url, token=daemon.trust_token()), daemon)
+
+
+@pytest.fixture
 def unix_host(db, lab):
     from hosts.domain.registration import register_host
 
@@ -125,6 +148,21 @@ def live_hosts(live_dashboard, lab):
     """The live dashboard with lab1 (d1, unix socket) and lab2 (d2, HTTPS) registered."""
     live_dashboard.ensure_lab_hosts(lab)
     return live_dashboard
+
+
+@pytest.fixture(params=["lxd", "incus"])
+def live_served(request, live_hosts, lab) -> tuple[str, object]:
+    """(host name, lab daemon): the live dashboard's HTTPS host on each server kind: lab2 (d2),
+    or inc1 (i1), registered for the test and removed after it (the other live tests see the
+    two LXD hosts only)."""
+    if request.param == "lxd":
+        yield "lab2", lab.d2
+        return
+    if lab.incus is None:
+        pytest.skip("the lab runs no Incus daemon (LAB_INCUS=0)")
+    live_hosts.manage("addhost", "inc1", lab.incus.url, "--token", lab.incus.trust_token())
+    yield "inc1", lab.incus
+    live_hosts.manage("removehost", "inc1", "--revoke", check=False)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,9 @@ from hosts.lxd import LXDClient
 ROOT = Path(__file__).resolve().parent.parent
 
 
+INCUS_SNAPSHOT_VERBS = {"create", "delete", "list", "rename", "restore", "show"}
+
+
 @dataclass(frozen=True)
 class LabDaemon:
     index: int
@@ -31,18 +34,32 @@ class LabDaemon:
         return LXDClient(self.socket, label=self.name, timeout=(5, 60))
 
     def lxc(self, *args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-        """The daemon's own command line tool: `lxc` (LXD) or `incus` (Incus), same verbs."""
+        """The daemon's own command line tool: `lxc` (LXD) or `incus` (Incus), same verbs
+        (LXD 5.0's `snapshot NAME SNAP` is `snapshot create NAME SNAP` in Incus)."""
         if self.kind == "incus":
             env, tool = {**os.environ, "INCUS_DIR": self.lxd_dir}, "incus"
+            if args[:1] == ("snapshot",) and args[1:2] and args[1] not in INCUS_SNAPSHOT_VERBS:
+                args = ("snapshot", "create", *args[1:])
         else:
             env, tool = {**os.environ, "LXD_DIR": self.lxd_dir}, "lxc"
         return subprocess.run(
             [tool, *args], env=env, capture_output=True, text=True, check=check, timeout=timeout
         )
 
-    def trust_token(self, name: str = "dashboard-test") -> str:
-        """A fresh single-use trust token, built as `lxc config trust add` builds it."""
-        op = self.admin().create_trust_token(name)
+    def trust_token(self, name: str = "dashboard-test", *, restricted_to: list[str] | None = None) -> str:
+        """A fresh single-use trust token, built as `lxc config trust add` builds it (for a
+        certificate restricted to the given projects, if any)."""
+        if restricted_to is None:
+            op = self.admin().create_trust_token(name)
+        else:
+            body = {
+                "name": name,
+                "type": "client",
+                "token": True,
+                "restricted": True,
+                "projects": restricted_to,
+            }
+            op = self.admin().call("POST", "/1.0/certificates", json_body=body, project_scoped=False)[0]
         meta = op.metadata
         token = {
             "client_name": name,
@@ -89,6 +106,11 @@ class Lab:
     env: dict[str, str] | None = None  # everything `bin/lab env` printed
 
     @property
+    def all_daemons(self) -> tuple[LabDaemon, ...]:
+        """Every daemon of the lab, LXD and Incus."""
+        return self.daemons + ((self.incus,) if self.incus else ())
+
+    @property
     def d1(self) -> LabDaemon:
         return self.daemons[0]
 
@@ -100,6 +122,22 @@ class Lab:
     def d3(self) -> LabDaemon:
         """A third daemon, for tests that may wreck a daemon's configuration (the sweep)."""
         return self.daemons[2]
+
+
+@dataclass(frozen=True)
+class LabHost:
+    """A host registered in the dashboard and the lab daemon behind it (LXD or Incus)."""
+
+    host: object  # hosts.models.Host
+    daemon: LabDaemon
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+    @property
+    def kind(self) -> str:
+        return self.daemon.kind
 
 
 def start_lab(count: int = 2) -> Lab:

@@ -51,7 +51,7 @@ class Made:
         return name, marker
 
     def cleanup(self) -> None:
-        for daemon in self.lab.daemons:
+        for daemon in self.lab.all_daemons:
             for name in self.names:
                 daemon.lxc("delete", "--force", name, check=False)
 

@@ -55,7 +55,10 @@ class TerminalClient:
     def _acknowledge(self) -> None:
         if self.ack and self.written > self.acked:
             self.acked = self.written
-            self.ws.send(json.dumps({"type": "ack", "written": self.written}))
+            try:
+                self.ws.send(json.dumps({"type": "ack", "written": self.written}))
+            except ConnectionClosed:  # the server ended the session meanwhile: the page stops too
+                self.closed = self.ws.close_code
 
     def _read_one(self, timeout: float) -> None:
         """One frame (TimeoutError if none comes in `timeout`).  Output is acknowledged as the

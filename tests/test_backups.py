@@ -20,6 +20,7 @@ from hosts.domain.backups import (
     file_chunks,
     make_backup,
     restore,
+    start_restore_file,
     stored_path,
 )
 from hosts.domain.policy import PolicyRefused
@@ -167,3 +168,37 @@ def test_an_operator_cannot_restore_a_privileged_instance(
         restore(operator, https_host, restored, file_chunks(path), path.stat().st_size)
     assert "security.privileged needs the admin role" in str(refused.value)
     assert describe(lab.d2, restored) is None  # unpacked, judged, removed: it never ran
+
+
+def test_a_backup_exported_and_restored_on_each_server_kind(admin_user, served, lab, made, backup_dir):
+    name, marker = made.make(served.daemon, snapshots=1)
+    record = make_backup(admin_user, served.host, BackupSpec(name, "b1", export=True))
+    assert record.status == BackupRecord.Status.OK, record.error
+    path = stored_path(record)
+    restored = made.name()
+    instance = restore(admin_user, served.host, restored, file_chunks(path), path.stat().st_size)
+    assert instance["name"] == restored and instance["status"] == "Stopped"
+    assert [s["name"] for s in describe(served.daemon, restored)["snapshots"]] == ["s1"]
+    assert marker_of(served.daemon, restored) == marker
+
+
+def test_an_incus_backup_is_refused_on_lxd_up_front_and_an_lxd_backup_restores_on_incus(
+    admin_user, unix_host, incus_host, lab, made, backup_dir
+):
+    on_incus, _ = made.make(lab.incus)
+    record = make_backup(admin_user, incus_host, BackupSpec(on_incus, "b1", export=True))
+    assert record.status == BackupRecord.Status.OK, record.error
+    restored = made.name()
+    with pytest.raises(BackupRefused) as refused:
+        start_restore_file(admin_user, unix_host, record, restored)
+    assert refused.value.http_status == 409
+    assert str(refused.value).startswith("this backup was made on inc1, which runs Incus, and lab1 runs LXD")
+    assert describe(lab.d1, restored) is None
+    assert AuditEntry.objects.get(action="instance.restore").outcome == "refused"
+
+    on_lxd, marker = made.make(lab.d1, snapshots=1)
+    record = make_backup(admin_user, unix_host, BackupSpec(on_lxd, "b1", export=True))
+    path = stored_path(record)
+    instance = restore(admin_user, incus_host, restored, file_chunks(path), path.stat().st_size)
+    assert instance["status"] == "Stopped" and len(instance["snapshots"]) == 1
+    assert marker_of(lab.incus, restored) == marker

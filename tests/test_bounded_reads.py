@@ -11,8 +11,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
 from hosts.fleet.detail import detail_context
+from hosts.fleet.model import model_data
 from hosts.fleet.rows import InstanceRow, render_row
-from hosts.live.instances import slim
 from hosts.lxd.errors import ResponseTooLarge
 from hosts.lxd.events import events_path, open_events
 from tests.servers import fake_lxd, fake_lxd_events, lxd_envelope
@@ -138,7 +138,7 @@ def crowded_instance(interfaces: int = 200, per_interface: int = 50) -> dict:
 
 def test_the_relay_sends_a_bounded_network_and_the_row_says_how_many_more():
     instance = crowded_instance()
-    sent = slim(instance)
+    sent = model_data(instance)
     assert len(json.dumps(sent)) < 4096
     row = InstanceRow.from_lxd("h", sent)
     assert len(row.ips) == 8

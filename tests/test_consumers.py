@@ -94,6 +94,10 @@ async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_hos
     assert "hx-swap-oob" in badge
     await frames.until(lambda t: 'id="live-operations"' in t, what="the operations panel")
     await relay_synced("lab1")
+    # The state listing that follows a connect sends the row once with its state: from here on,
+    # only what the start changes.
+    await frames.until(lambda t: f'id="instance-lab1-{container}-memory"' in t, what="the listed row")
+    frames.texts.clear()
 
     await asyncio.to_thread(lab.d1.lxc, "start", container)
     status = await frames.until(
@@ -208,3 +212,47 @@ def test_a_socket_that_falls_behind_keeps_the_latest_of_each_subject():
     assert taken[2]["new"] is True  # the row still has to be inserted
     box.put({"type": INSTANCE_GONE, "host": "h", "instance": "c2", "seq": "8"})
     assert [m["seq"] for m in box.take()] == ["8"] and not box.ready.is_set()
+
+
+async def test_a_page_from_an_older_model_catches_up_when_its_socket_opens(
+    live, admin_client, unix_host, lab, container, settings
+):
+    """A page rendered from the live model, whose socket opens after a change was written (and
+    pushed before the socket listened), is told to refresh; a page as new as the model is not."""
+    import re
+
+    from hosts.fleet import model as fleet_model
+    from hosts.models import HostSync
+    from tests.support import wait_until_async
+
+    settings.DASHBOARD_COUNTERS_SECONDS = 3600  # after the first state listing, only events write
+    first = await live(admin_client, "topics=hosts,instances")  # starts the embedded relay
+    assert (await first.connect())[0]
+    await relay_synced("lab1")
+
+    def listed() -> bool:
+        return HostSync.objects.filter(host=unix_host, counters_at__isnull=False).exists()
+
+    await wait_until_async(lambda: asyncio.to_thread(listed), 15, "the first state listing")
+
+    def version() -> str:
+        html = admin_client.get("/").content.decode()
+        found = re.search(r"&amp;model=([0-9.]+)", html)
+        return found.group(1) if found else ""
+
+    shown = await sync_to_async(version)()
+    assert shown, "the page was not rendered from the live model"
+    current = Frames(await live(admin_client, f"topics=hosts,instances&model={shown}"))
+    assert (await current.communicator.connect())[0]
+    await current.until(lambda t: 'data-synced="1"' in t, what="caught up")
+    assert not any('id="live-resync"' in t for t in current.texts)
+
+    await asyncio.to_thread(lab.d1.lxc, "start", container)
+
+    def written() -> bool:
+        return fleet_model.freshness([unix_host])[unix_host.pk].version > float(shown)
+
+    await wait_until_async(lambda: asyncio.to_thread(written), 15, "the change written to the model")
+    late = Frames(await live(admin_client, f"topics=hosts,instances&model={shown}"))
+    assert (await late.communicator.connect())[0]
+    await late.until(lambda t: 'id="live-resync"' in t, what="the catch-up")

@@ -73,6 +73,29 @@ def test_a_running_instance_is_refused_without_consent(admin_user, unix_host, ht
     assert AuditEntry.objects.get(action="instance.move").outcome == "refused"
 
 
+def test_a_copy_or_move_between_lxd_and_incus_is_refused_before_anything_is_sent(
+    admin_user, unix_host, incus_host, lab, made
+):
+    on_lxd, _ = made.make(lab.d1)
+    on_incus, _ = made.make(lab.incus, snapshots=1)
+    for spec, reason in (
+        (TransferSpec(unix_host, on_lxd, incus_host), "lab1 runs LXD and inc1 runs Incus"),
+        (TransferSpec(incus_host, on_incus, unix_host, move=True), "inc1 runs Incus and lab1 runs LXD"),
+    ):
+        with pytest.raises(TransferRefused) as refused:
+            plan_transfer(admin_user, spec)
+        assert refused.value.http_status == 409
+        assert str(refused.value).startswith(reason + ": instances cannot be copied or moved")
+    assert describe(lab.incus, on_lxd) is None and describe(lab.d1, on_incus) is None
+    assert describe(lab.incus, on_incus) is not None  # the move's source stays
+    for daemon in (lab.d1, lab.incus):
+        assert not [op for op in daemon.admin().operations() if op.description == "Migrating instance"]
+    outcomes = AuditEntry.objects.filter(action__in=("instance.copy", "instance.move")).values_list(
+        "action", "outcome"
+    )
+    assert sorted(outcomes) == [("instance.copy", "refused"), ("instance.move", "refused")]
+
+
 def test_a_taken_target_name_is_refused_before_anything_is_sent(admin_user, unix_host, https_host, lab, made):
     name, _ = made.make(lab.d1)
     other, _ = made.make(lab.d2)
@@ -122,6 +145,20 @@ def test_copy_and_rename_within_one_host(admin_user, unix_host, lab, made):
     assert outcome.ok, outcome
     assert describe(lab.d1, copy) is None and marker_of(lab.d1, renamed) == marker
     assert task.progress == f"now on lab1 as {renamed}"
+
+
+def test_copy_and_move_within_one_host_on_each_server_kind(admin_user, served, made):
+    daemon, host = served.daemon, served.host
+    name, marker = made.make(daemon, snapshots=1)
+    copy = made.name()
+    task, outcome = run(admin_user, TransferSpec(host, name, host, target_name=copy))
+    assert outcome.ok, outcome
+    assert marker_of(daemon, copy) == marker and snapshot_names(daemon, copy) == ["s1"]
+    assert task.status == Task.Status.SUCCESS
+    renamed = made.name()
+    _, outcome = run(admin_user, TransferSpec(host, copy, host, target_name=renamed, move=True))
+    assert outcome.ok, outcome
+    assert describe(daemon, copy) is None and marker_of(daemon, renamed) == marker
 
 
 def test_an_operator_cannot_copy_a_privileged_instance_to_another_host(

@@ -54,7 +54,7 @@ def test_listing_is_sorted_with_directories_first_and_shows_mode_and_owner(
     admin_client, unix_host, running, lab
 ):
     mkdir(lab.d1, running, "/root/Zdir")
-    push(lab.d1, running, "/root/afile", b"x", **{"X-LXD-mode": "0640", "X-LXD-uid": "0", "X-LXD-gid": "0"})
+    push(lab.d1, running, "/root/afile", b"x", mode="0640", uid="0", gid="0")
     response = admin_client.get(files(unix_host, running, "/root"))
     assert response.status_code == 200
     entries = response.context["entries"]
@@ -139,6 +139,40 @@ def test_files_of_a_stopped_instance(admin_client, unix_host, stopped, lab):
     assert admin_client.get(files(unix_host, stopped, "/etc")).status_code == 200
 
 
+def test_the_file_browser_core_path_on_each_server_kind(admin_client, served):
+    """Browse, view, upload with mode and owner, make a directory, download, delete: on LXD and
+    on Incus, whose files API answers with X-Incus-* headers."""
+    host, daemon = served.host, served.daemon
+    with an_instance(daemon) as name:
+        mkdir(daemon, name, "/root/Zdir")
+        push(daemon, name, "/root/afile", b"x", mode="0640", uid="0", gid="0")
+        entries = admin_client.get(files(host, name, "/root")).context["entries"]
+        by_name = {e["info"].name: e["info"] for e in entries}
+        assert by_name["Zdir"].type == "directory" and [e["info"].name for e in entries][0] == "Zdir"
+        assert (by_name["afile"].type, by_name["afile"].symbolic_mode) == ("file", "-rw-r-----")
+        ls = next(
+            e
+            for e in admin_client.get(files(host, name, "/bin")).context["entries"]
+            if e["info"].name == "ls"
+        )
+        assert ls["info"].is_link and ls["link"] == "/bin/busybox"
+        assert "127.0.0.1 localhost" in admin_client.get(files(host, name, "/etc/hosts")).context["text"]
+
+        response = put(admin_client, host, name, "/root/Zdir/new.txt", b"hello", mode="0600", uid="1000")
+        assert response.status_code == 201, response.content
+        meta = head(daemon, name, "/root/Zdir/new.txt")
+        assert (meta["mode"], meta["uid"], meta["type"]) == ("0600", "1000", "file")
+        assert body(admin_client.get(download(host, name, "/root/Zdir/new.txt"))) == b"hello"
+        made = admin_client.post(
+            reverse("instance-file-mkdir", args=[host.name, name]), {"dir": "/root", "name": "made"}
+        )
+        assert made.status_code == 302 and head(daemon, name, "/root/made")["type"] == "directory"
+        gone = admin_client.post(
+            reverse("instance-file-delete", args=[host.name, name]), {"path": "/root/afile", "confirm": "yes"}
+        )
+        assert gone.status_code == 302 and pull(daemon, name, "/root/afile") is None
+
+
 def test_files_over_https_with_a_pinned_host(admin_client, https_host, lab):
     with an_instance(lab.d2, running=False) as name:
         data = bytes(range(256)) * 4096  # 1 MiB, every byte value
@@ -163,7 +197,7 @@ def test_upload_form_sets_mode_and_owner_on_creation(admin_client, unix_host, ru
     response = admin_client.post(upload_url(unix_host, running), form)
     assert response.status_code == 302 and "path=/tmp" in response["Location"]
     meta = head(lab.d1, running, "/tmp/owned.txt")
-    assert (meta["x-lxd-mode"], meta["x-lxd-uid"], meta["x-lxd-gid"]) == ("0600", "1000", "1001")
+    assert (meta["mode"], meta["uid"], meta["gid"]) == ("0600", "1000", "1001")
 
 
 def test_new_text_file_from_the_form(admin_client, unix_host, running, lab):
@@ -175,7 +209,7 @@ def test_new_text_file_from_the_form(admin_client, unix_host, running, lab):
 
 
 def test_overwrite_needs_confirmation(admin_client, unix_host, running, lab):
-    push(lab.d1, running, "/tmp/keep", b"original", **{"X-LXD-mode": "0640"})
+    push(lab.d1, running, "/tmp/keep", b"original", mode="0640")
     refused = put(admin_client, unix_host, running, "/tmp/keep", b"new")
     assert refused.status_code == 409
     assert "/tmp/keep already exists. Confirm" in refused.content.decode()
@@ -183,7 +217,7 @@ def test_overwrite_needs_confirmation(admin_client, unix_host, running, lab):
     replaced = put(admin_client, unix_host, running, "/tmp/keep", b"new", overwrite=1, mode="0777")
     assert replaced.status_code == 200 and "Replaced" in replaced.content.decode()
     assert pull(lab.d1, running, "/tmp/keep") == b"new"
-    assert head(lab.d1, running, "/tmp/keep")["x-lxd-mode"] == "0640"  # LXD keeps the mode of a replaced file
+    assert head(lab.d1, running, "/tmp/keep")["mode"] == "0640"  # LXD keeps the mode of a replaced file
 
 
 def test_names_with_spaces_and_non_ascii(admin_client, unix_host, running, lab):

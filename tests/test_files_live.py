@@ -129,7 +129,7 @@ def test_raw_put_and_streamed_download_over_http(live, lab, instance):
     base = f"{live.url}/hosts/{HOST}/instances/{instance}/files"
     put = session.put(f"{base}/upload/?path=/root/raw.bin&mode=0600", data=data, timeout=60)
     assert put.status_code == 201, put.text
-    assert head(lab.d1, instance, "/root/raw.bin")["x-lxd-mode"] == "0600"
+    assert head(lab.d1, instance, "/root/raw.bin")["mode"] == "0600"
     got = session.get(f"{base}/download/?path=/root/raw.bin", stream=True, timeout=60)
     assert got.status_code == 200 and got.headers["Content-Length"] == str(len(data))
     assert b"".join(got.iter_content(MiB)) == data

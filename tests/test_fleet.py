@@ -41,6 +41,23 @@ def test_fleet_lists_both_hosts_and_fills_state_lazily(admin_client, two_hosts, 
     assert "Stopped" in cell(lab2_state, f"instance-lab2-{b}-status")
 
 
+def test_the_fleet_lists_each_server_kind_with_its_badge(admin_client, served, instances):
+    host, daemon = served.host, served.daemon
+    running = instances.make(daemon, ip="192.0.2.31")
+    admin = daemon.admin()
+    admin.wait(admin.create_snapshot(running, "s0"))  # `lxc snapshot` is `incus snapshot create`
+    html = admin_client.get(reverse("home")).content.decode()
+    strip = html.split(f'id="fleet-host-{host.name}"', 1)[1].split("</li>", 1)[0]
+    version = admin.server()[0]["environment"]["server_version"]
+    label = "Incus" if served.kind == "incus" else "LXD"
+    assert f'class="badge server-{served.kind}"' in strip and f"{label} {version}" in strip
+    assert f'id="instance-{host.name}-{running}"' in html
+    state = admin_client.get(loader_urls(html)[0]).content.decode()
+    assert "192.0.2.31" in cell(state, f"instance-{host.name}-{running}-ips")
+    assert ">1<" in cell(state, f"instance-{host.name}-{running}-snapshots")
+    assert "Running" in cell(state, f"instance-{host.name}-{running}-status")
+
+
 def test_state_request_without_prefetch_fetches_for_itself(admin_client, unix_host, lab, instances):
     a = instances.make(lab.d1, ip="192.0.2.11")
     response = admin_client.get(reverse("fleet-state", args=["lab1"]) + "?t=unknown-token")

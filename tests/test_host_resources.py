@@ -51,3 +51,26 @@ def test_a_viewer_reads_every_page_and_is_offered_no_write(client, django_user_m
         assert response.status_code == 200, url
         assert body.count('method="post"') == 1, url  # the log-out form only
     assert "Importing images needs the operator role." in client.get("/images/import/").content.decode()
+
+
+def test_resources_networks_and_storage_on_each_server_kind(admin_client, served):
+    """The host's pages on LXD and on Incus: hardware, its managed bridge, its pool, and a custom
+    volume made and deleted through the storage page."""
+    host, daemon = served.host, served.daemon
+    page = admin_client.get(f"/hosts/{host.name}/").content.decode()
+    assert section(page, "resources-cpu").startswith(f">{daemon.admin().resources()['cpu']['total']} thread")
+    bridges = [n["name"] for n in daemon.admin().networks() if n.get("managed")]
+    networks = admin_client.get(f"/hosts/{host.name}/networks/")
+    assert networks.status_code == 200 and bridges and all(b in networks.content.decode() for b in bridges)
+    storage = admin_client.get(f"/hosts/{host.name}/storage/")
+    assert storage.status_code == 200 and 'id="pool-default"' in storage.content.decode()
+    volume = "vol-kind-" + os.urandom(3).hex()
+    try:
+        made = admin_client.post(f"/hosts/{host.name}/storage/default/", {"name": volume, "size": "10MiB"})
+        assert made.status_code == 302
+        assert daemon.admin().volume("default", volume)["config"]["size"] == "10MiB"
+        url = f"/hosts/{host.name}/storage/default/volumes/{volume}/delete/"
+        assert admin_client.post(url, {"confirm": "yes"}).status_code == 302
+        assert volume not in [v["name"] for v in daemon.admin().volumes("default")]
+    finally:
+        daemon.lxc("storage", "volume", "delete", "default", volume, check=False)

@@ -98,23 +98,28 @@ def test_form_shows_why_registration_failed(admin_client, lab):
     assert not Host.objects.exists()
 
 
-def test_host_detail_shows_server_information(admin_client, https_host, lab):
-    response = admin_client.get(reverse("host-detail", args=[https_host.name]))
+def test_host_detail_shows_server_information(admin_client, served):
+    host, daemon = served.host, served.daemon
+    response = admin_client.get(reverse("host-detail", args=[host.name]))
     body = response.content.decode()
     assert response.status_code == 200
-    assert "5.0.2" in body
-    assert lab.d2.fingerprint() in body
+    version = daemon.admin().server()[0]["environment"]["server_version"]
+    label = "Incus" if served.kind == "incus" else "LXD"
+    heading = body.split("<h1>", 1)[1].split("</h1>", 1)[0]
+    assert f'class="badge server-{served.kind}"' in heading and f"{label} {version}" in heading
+    assert daemon.fingerprint() in body
     assert "core.https_address" in body
 
 
-def test_config_edit_changes_only_the_config(admin_client, https_host, lab):
-    url = reverse("host-config", args=[https_host.name])
+def test_config_edit_changes_only_the_config(admin_client, served):
+    host, daemon = served.host, served.daemon
+    url = reverse("host-config", args=[host.name])
     page = admin_client.get(url)
     etag = page.context["form"].initial["etag"]
     text = page.context["form"].initial["config"] + "\nuser.dashboard-test = hello"
     response = admin_client.post(url, {"config": text, "etag": etag})
     assert response.status_code == 302
-    info, _ = lab.d2.admin().server()
+    info, _ = daemon.admin().server()
     assert info["config"]["user.dashboard-test"] == "hello"
     assert info["config"]["core.https_address"]
     # removing the line unsets the key
@@ -123,7 +128,15 @@ def test_config_edit_changes_only_the_config(admin_client, https_host, lab):
         line for line in page.context["form"].initial["config"].splitlines() if "user.dashboard" not in line
     )
     admin_client.post(url, {"config": text, "etag": page.context["form"].initial["etag"]})
-    assert "user.dashboard-test" not in lab.d2.admin().server()[0]["config"]
+    assert "user.dashboard-test" not in daemon.admin().server()[0]["config"]
+    # a key the server does not know: its own words, under its own name
+    page = admin_client.get(url)
+    text = page.context["form"].initial["config"] + "\nno.such.key = 1"
+    refused = admin_client.post(url, {"config": text, "etag": page.context["form"].initial["etag"]})
+    label = "Incus" if served.kind == "incus" else "LXD"
+    assert refused.status_code == 400 and f"{label} refused the change" in refused.content.decode()
+    # and the refusal left the rest as it was (Incus 6.0.4 drops core.https_address as it refuses)
+    assert daemon.admin().server()[0]["config"]["core.https_address"] == daemon.url.removeprefix("https://")
 
 
 def test_config_edit_with_stale_etag_is_refused(admin_client, https_host, lab):

@@ -104,6 +104,53 @@ def test_a_copy_goes_from_host_to_host_with_a_one_time_secret(
     assert "lab1 already holds image" in again.content.decode()
 
 
+def test_images_core_path_on_each_server_kind(admin_client, unix_host, served, small_image, lab, tmp_path):
+    """Copy from LXD's lab1 to the host (LXD or Incus pulls it as LXD's `lxd` protocol client),
+    list, edit, export and delete there, import one over the host's own image headers, and copy
+    that one back to lab1 (LXD pulling from Incus)."""
+    fingerprint, alias = small_image
+    host, daemon = served.name, served.daemon
+    try:
+        copied = admin_client.post(
+            f"/hosts/lab1/images/{fingerprint}/copy/",
+            {"target": [host], "copy_aliases": "on"},
+            HTTP_HX_REQUEST="true",
+        )
+        assert f"Copied to {host}." in copied.content.decode(), copied.content.decode()
+        assert [a["name"] for a in daemon.admin().image(fingerprint)["aliases"]] == [alias]
+        page = admin_client.get("/images/").content.decode()
+        row = page.split(f'id="image-{fingerprint}"', 1)[1].split("</tr>", 1)[0]
+        assert 'data-host="lab1"' in row and f'data-host="{host}"' in row
+
+        detail = admin_client.get(f"/hosts/{host}/images/{fingerprint}/").content.decode()
+        etag = html.unescape(detail.split('name="etag" value="', 1)[1].split('"', 1)[0])
+        edit = {"etag": etag, "properties": "os = busybox\ndescription = edited", "public_shown": "1"}
+        assert admin_client.post(f"/hosts/{host}/images/{fingerprint}/edit/", edit).status_code == 302
+        assert daemon.admin().image(fingerprint)["properties"]["description"] == "edited"
+        exported = admin_client.get(f"/hosts/{host}/images/{fingerprint}/export/")
+        assert hashlib.sha256(b"".join(exported.streaming_content)).hexdigest() == fingerprint
+        gone = admin_client.post(f"/hosts/{host}/images/{fingerprint}/delete/", {"confirm": "yes"})
+        assert gone.status_code == 302 and not daemon.admin().has_image(fingerprint)
+
+        path = build_image(tmp_path / "imported.tar", lab.env["LAB_DIR"], release="kinds")
+        client = served.host.client(timeout=(5, 60))
+        op = client.upload_image(path.read_bytes(), content_type="application/octet-stream", public=True)
+        made = client.wait(op, timeout=60).metadata["fingerprint"]
+        try:
+            assert made == sha256_of(path) and daemon.admin().image(made)["public"] is True
+            # and back the other way: LXD's lab1 pulls from the host (Incus or LXD)
+            back = admin_client.post(
+                f"/hosts/{host}/images/{made}/copy/", {"target": ["lab1"]}, HTTP_HX_REQUEST="true"
+            )
+            assert "Copied to lab1." in back.content.decode(), back.content.decode()
+            assert lab.d1.admin().has_image(made)
+        finally:
+            forget_image(daemon, made)
+            forget_image(lab.d1, made)
+    finally:
+        forget_image(daemon, fingerprint)
+
+
 def test_a_copy_to_an_unknown_host_or_to_none_is_refused(admin_client, https_host, d2_image):
     assert (
         admin_client.post(f"/hosts/lab2/images/{d2_image}/copy/", {"target": ["nowhere"]}).status_code == 400

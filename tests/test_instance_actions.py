@@ -42,10 +42,43 @@ def test_start_freeze_unfreeze_restart_stop_follow_each_operation(admin_client, 
     assert all(e.operation_id for e in entries)
 
 
-def test_actions_work_over_https_too(admin_client, https_host, lab, instances):
-    name = instances.make(lab.d2, running=False)
-    assert act(admin_client, "lab2", name, "start").status_code == 200
-    assert status_of(lab.d2, name) == "Running"
+def test_the_lifecycle_on_each_server_kind(admin_client, served, instances):
+    host, daemon = served.name, served.daemon
+    name = instances.make(daemon, running=False)
+    for action, data, expected in [
+        ("start", {}, "Running"),
+        ("freeze", {}, "Frozen"),
+        ("unfreeze", {}, "Running"),
+        ("restart", {"timeout": "20"}, "Running"),
+        ("stop", {"force": "on"}, "Stopped"),
+    ]:
+        response = act(admin_client, host, name, action, **data)
+        assert response.status_code == 200, response.content.decode()
+        assert expected in cell(response.content.decode(), f"instance-{host}-{name}-status"), action
+        assert status_of(daemon, name) == expected
+    delete = admin_client.post(reverse("instance-delete", args=[host, name]), {"confirm": "on"}, **HX)
+    assert delete.status_code == 200 and f"Deleted {name}" in delete.content.decode()
+    assert status_of(daemon, name) is None
+    assert not AuditEntry.objects.filter(host_name=host).exclude(outcome="ok").exists()
+
+
+def test_create_and_start_on_each_server_kind(admin_client, served, instances):
+    name = instances.track(served.daemon, instances.name())
+    response = admin_client.post(
+        reverse("instance-create"),
+        {
+            "host": served.name,
+            "name": name,
+            "image": "busybox",
+            "profiles": "default",
+            "config": "user.note = from-the-dashboard",
+            "start": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    instance = served.daemon.admin().instance(name)
+    assert instance["status"] == "Running" and instance["config"]["user.note"] == "from-the-dashboard"
+    assert "Running" in admin_client.get(response["Location"]).content.decode()
 
 
 def test_start_on_a_running_instance_shows_lxd_failure(admin_client, unix_host, lab, instances):

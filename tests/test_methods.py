@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 # must refuse POST with 405 (require_safe), so a new view that forgets it fails here.
 ACCEPT_POST = {
     "host-add",
+    "host-import",
     "host-config",
     "host-remove",
     "host-repin",

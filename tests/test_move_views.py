@@ -82,6 +82,24 @@ def test_a_missing_profile_comes_back_with_the_targets_profiles_to_pick(
         lab.d1.lxc("profile", "delete", "mv-views-only", check=False)
 
 
+def test_the_form_names_the_hosts_of_another_server_kind_and_refuses_them(
+    admin_client, unix_host, https_host, incus_host, lab, made
+):
+    name, _ = made.make(lab.d1)
+    url = f"/hosts/lab1/instances/{name}/transfer/"
+    html = admin_client.get(url).content.decode()
+    assert 'id="transfer-kinds"' in html and "lab1 runs LXD and inc1 runs Incus" in html
+    assert '<option value="inc1">inc1 (cannot take it: another server kind)</option>' in html
+    assert '<option value="lab2">lab2</option>' in html
+    page = admin_client.post(url, {"action": "copy", "target": "inc1", "mode": "pull"})
+    assert page.status_code == 409
+    assert 'id="transfer-error"' in page.content.decode()
+    assert describe(lab.incus, name) is None
+    bulk = admin_client.post("/instances/bulk/move/", {"sel": f"lab1/{name}", "target": "inc1"})
+    assert f"lab1/{name}: lab1 runs LXD and inc1 runs Incus" in bulk.content.decode()
+    assert describe(lab.incus, name) is None and describe(lab.d1, name) is not None
+
+
 def test_a_viewer_can_neither_move_nor_download_nor_schedule(viewer_client, unix_host, https_host, lab, made):
     name, _ = made.make(lab.d1)
     assert (

@@ -26,10 +26,44 @@ def test_password_registration_pins_and_trusts(lab):
     assert info["auth"] == "trusted"
 
 
-def test_token_registration_needs_no_prompt(lab):
-    host = register_host("two", lab.d2.url, token=lab.d2.trust_token())
-    assert host.server_fingerprint == lab.d2.fingerprint()
+def test_token_registration_needs_no_prompt(served):
+    """On LXD 5.0 (token in `password`) and Incus (token in `trust_token`) alike."""
+    host, daemon = served.host, served.daemon
+    assert host.server_fingerprint == daemon.fingerprint()
     assert host.client().server()[0]["auth"] == "trusted"
+    info = daemon.admin().server()[0]["environment"]
+    assert (host.server_kind, host.server_version) == (daemon.kind, info["server_version"])
+    assert Host.objects.get(name=host.name).server_kind == daemon.kind
+
+
+def test_a_token_for_another_server_is_refused_on_incus(lab):
+    with pytest.raises(RegistrationError, match="trust token was issued by"):
+        register_host("inc1", lab.incus.url, token=lab.d2.trust_token())
+    assert not Host.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["lxd", "incus"])
+def test_a_certificate_restricted_to_a_project_is_refused(lab, kind):
+    daemon = lab.d2 if kind == "lxd" else lab.incus
+    project = "restricted-" + kind
+    daemon.lxc("project", "create", project)
+    try:
+        token = daemon.trust_token(restricted_to=[project])
+        with pytest.raises(
+            RegistrationError, match=f"restricted mode only \\(projects: {project}\\)"
+        ) as caught:
+            register_host("limited", daemon.url, token=token)
+        assert caught.value.http_status == 403
+        assert f"{'incus' if kind == 'incus' else 'lxc'} config trust edit" in str(caught.value)
+        assert not Host.objects.exists()
+    finally:
+        daemon.forget_client_certificates()
+        daemon.lxc("project", "delete", project, check=False)
+
+
+def test_the_unix_socket_records_the_server_kind(lab):
+    host = register_host("local-incus", lab.incus.socket)
+    assert host.server_kind == "incus" and host.client().kind.header("mode") == "X-Incus-mode"
 
 
 def test_unknown_certificate_needs_confirmation(lab):

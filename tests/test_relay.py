@@ -84,6 +84,52 @@ async def test_lxc_start_pushes_the_status_at_once_then_the_state(
         assert listeners.open_from(lambda remote: remote.startswith("127.0.0.1:")) == [ours]
 
 
+async def test_live_events_and_progress_on_each_server_kind(layer, start_relay, served, containers):
+    """On LXD and on Incus: online, the new row, the status at once then the state, a progress
+    bar for the create's unpacking, the task log row, and the server kind recorded."""
+    from hosts.models import Host, Task
+
+    host, daemon = served.name, served.daemon
+    await asyncio.to_thread(  # forgotten: the relay must say it
+        lambda: Host.objects.filter(pk=served.host.pk).update(server_kind="", server_version="")
+    )
+    inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group(host))
+    await start_relay()
+    await inbox.wait_for(online(host), what=f"{host} online")
+    name = await containers(daemon, served.kind)
+    created = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name), what="the new row")
+    assert created["new"] is True and created["data"]["status"] == "Stopped"
+    create = await inbox.wait_for(
+        lambda m: is_(groups.OPERATION, status="success")(m) and name in m["instances"], what="the create"
+    )
+    progress = [
+        m
+        for m in inbox.received
+        if m.get("type") == groups.OPERATION and m["id"] == create["id"] and m["percent"]
+    ]
+    assert progress, "no progress bar for the create"
+    await asyncio.to_thread(daemon.lxc, "start", name)
+    status = await inbox.wait_for(is_(groups.INSTANCE_STATUS, instance=name, status="Running"))
+    state = await inbox.wait_for(
+        lambda m: is_(groups.INSTANCE_STATE, instance=name)(m) and m["data"]["status"] == "Running"
+    )
+    assert inbox.received.index(status) < inbox.received.index(state) and state["data"]["state"]["pid"] > 0
+
+    def recorded():
+        task = Task.objects.filter(host_name=host, operation_id=create["id"]).first()
+        return (
+            task is not None
+            and task.status == Task.Status.SUCCESS
+            and Host.objects.get(name=host).server_kind
+        )
+
+    deadline = asyncio.get_running_loop().time() + 10
+    while not await asyncio.to_thread(recorded):
+        assert asyncio.get_running_loop().time() < deadline, "no task log row or server kind"
+        await asyncio.sleep(0.1)
+    assert await asyncio.to_thread(lambda: Host.objects.get(name=host).server_kind) == served.kind
+
+
 async def test_no_event_reaches_the_groups_as_such(layer, start_relay, unix_host, lab, containers):
     """Exec operations carry websocket secrets in their metadata: none may leave the relay."""
     inbox = await Inbox(layer).join(groups.host_group("lab1"))
@@ -151,7 +197,13 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
             await inbox.wait_for(
                 is_(groups.INSTANCE_STATUS, instance=name, status="Running"), what="the resync"
             )
-            state = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name))
+            # (rows were pushed before too: the state listing follows each connect)
+            state = await inbox.wait_for(
+                lambda m: (
+                    is_(groups.INSTANCE_STATE, instance=name)(m)
+                    and inbox.received.index(m) > inbox.received.index(offline)
+                )
+            )
             assert state["data"]["status"] == "Running"
             assert relay.hosts["labp"].connections == 2
 

@@ -103,3 +103,10 @@ def test_an_existing_database_file_is_made_private(tmp_path):
     (data / "dashboard.sqlite3").chmod(0o644)
     assert manage(data, "migrate", "--noinput", "-v", "0").returncode == 0
     assert (data / "dashboard.sqlite3").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("value", ["0", "abc", "86400", "nan"])
+def test_a_counters_cadence_out_of_range_is_refused_with_its_name(tmp_path, value):
+    result = run_check({"DASHBOARD_COUNTERS_SECONDS": value, "DASHBOARD_DATA_DIR": str(tmp_path)})
+    assert result.returncode != 0
+    assert "DASHBOARD_COUNTERS_SECONDS must be a number of seconds from 1 to 3600" in result.stderr

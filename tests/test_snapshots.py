@@ -106,6 +106,32 @@ def test_restore_asks_first_then_restores_and_says_what_lxd_did(admin_client, un
     assert pull(lab.d1, running, "/root/state") == b"old"
 
 
+def test_snapshots_core_path_on_each_server_kind(admin_client, served):
+    """Take, list, rename, restore (running: the server stops and starts it), delete."""
+    host, daemon = served.host, served.daemon
+    with an_instance(daemon) as name:
+        taken = admin_client.post(url("instance-snapshots", host, name), {"name": "first"})
+        assert taken.status_code == 302
+        push(daemon, name, "/root/state", b"new")
+        listing = admin_client.get(url("instance-snapshots", host, name)).content.decode()
+        assert "Created snapshot first" in listing
+        renamed = admin_client.post(url("instance-snapshot-rename", host, name, "first"), {"new_name": "s1"})
+        assert renamed.status_code == 302
+        assert [s["name"] for s in daemon.admin().snapshots(name)] == ["s1"]
+        done = admin_client.post(
+            url("instance-snapshot-restore", host, name, "s1"), {"confirm": "yes"}, HTTP_HX_REQUEST="true"
+        )
+        label = "Incus" if served.kind == "incus" else "LXD"
+        assert (
+            f"{label} stopped {name}, restored it and started it again; it is now Running."
+            in done.content.decode()
+        )
+        assert pull(daemon, name, "/root/state") is None  # the snapshot was taken before the file
+        deleted = admin_client.post(url("instance-snapshot-delete", host, name, "s1"), {"confirm": "yes"})
+        assert deleted.status_code == 302 and daemon.admin().snapshots(name) == []
+        assert AuditEntry.objects.filter(host_name=host.name, outcome="ok").count() == 4
+
+
 def test_restore_a_missing_snapshot_is_a_404(admin_client, unix_host, running):
     response = admin_client.post(
         url("instance-snapshot-restore", unix_host, running, "nope"), {"confirm": "yes"}

@@ -102,6 +102,24 @@ def test_command_not_found_ends_with_lxds_error_and_exit_code(live_hosts, lab, a
     assert entry["outcome"] == "failed" and entry["error"] == "Command not found (exit code 127)"
 
 
+def test_a_shell_on_each_server_kind(live_hosts, live_served, admin, terminal):
+    """Exec through the dashboard's socket on LXD and on Incus: the size given, keystrokes in,
+    output out, the exit code, nothing left running, both ends audited."""
+    host, daemon = live_served
+    with an_instance(daemon) as name:
+        client = terminal(live_hosts, admin, name, host=host)
+        assert client.start(command="sh", cols=100, rows=30)["type"] == "started"
+        client.send("echo $((6*7)):$(stty size)\r")
+        client.until_output(r"42:30 100")
+        client.send("exit 3\r")
+        assert client.until_message(lambda m: m["type"] == "exit")["code"] == 3
+        assert until_no_exec(daemon, name) == []
+        entry = until_audited(
+            live_hosts, action="terminal.end", host_name=host, target__startswith=f"{name}: sh"
+        )
+        assert "exit code 3" in entry[0]["error"]
+
+
 def test_the_browser_going_away_mid_yes_ends_the_command(live_hosts, lab, admin, running, terminal):
     client = terminal(live_hosts, admin, running)
     client.start(command="yes")

@@ -39,7 +39,9 @@ from ..models import BackupRecord, Host, Task
 from . import jobs, tasklog
 from .actions import instance_lock
 from .audit import audited
+from .audit import record as audit_record
 from .policy import PolicyRefused, check_write
+from .server_kinds import restore_refusal
 from .tasklog import claim
 
 CHUNK = 1024 * 1024
@@ -381,6 +383,9 @@ def start_restore_file(user, host: Host, record: BackupRecord, name: str, pool: 
     path = stored_path(record)
     if not path.is_file():
         raise BackupRefused(f"the export of {record.name} is no longer in the backup directory", 404)
+    if refusal := restore_refusal(Host.objects.filter(name=record.host_name).first(), host):
+        audit_record(user, "instance.restore", host=host, target=name, outcome="refused", error=refusal)
+        raise BackupRefused(refusal, 409)
     task = tasklog.start_job(
         host.name,
         "backup",

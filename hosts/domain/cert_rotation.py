@@ -78,6 +78,10 @@ def _switch(host: Host, old: ClientCertificate, new: ClientCertificate) -> None:
 def _retire(host: Host, old: ClientCertificate, new: ClientCertificate) -> str:
     """Remove the old certificate from the host's trust store (through the new one); the
     reason it stays, or ""."""
+    if old.imported_from:
+        return (
+            f"the old certificate is a command line tool's own (from {old.imported_from}): it stays trusted"
+        )
     sharing = Host.objects.filter(server_fingerprint=host.server_fingerprint, client_certificate=old)
     if sharing.exists():
         names = ", ".join(sharing.values_list("name", flat=True))

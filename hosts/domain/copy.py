@@ -4,7 +4,8 @@
     task = start_transfer(user, plan)               # the task log row; the work runs in a thread
 
 What a transfer promises:
-- refused before any write, with the reason: the target name taken; a profile or the pool
+- refused before any write, with the reason: between LXD and Incus (server_kinds.py); the
+  target name taken; a profile or the pool
   missing on the target (which, and what the target has, so the form offers a mapping); a
   running instance without the person's consent to stop it; what the user's role may not write
   on the target (hosts/policy.py check_write, the same rule as create);
@@ -36,6 +37,7 @@ from . import jobs, tasklog
 from .actions import instance_lock
 from .audit import record
 from .policy import PolicyRefused, check_write
+from .server_kinds import transfer_refusal
 from .transfer import PLAN_TIMEOUT, Outcome, Transfer, exists, is_running
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,9 @@ def plan_transfer(user, spec: TransferSpec) -> Plan:
 
 
 def _plan(user, spec: TransferSpec) -> Plan:
+    # LXD <-> Incus first: no other answer matters if the two servers cannot migrate at all.
+    if refusal := transfer_refusal(spec.source, spec.target):
+        raise TransferRefused(refusal, 409)
     source = spec.source.client(timeout=PLAN_TIMEOUT)
     instance = source.instance(spec.name)
     project = spec.project or spec.target.project or "default"

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..concurrency import parallel
 from ..lxd import CertificateMismatch, LXDError, NotTrusted
+from ..lxd.server import ServerInfo
 from ..models import Host
 
 
@@ -25,6 +26,12 @@ class HostState:
     @property
     def label(self) -> str:
         return Host.Status(self.status).label
+
+    @property
+    def server(self) -> ServerInfo:
+        """LXD or Incus and its version: as the host says now, else as it said last."""
+        seen = ServerInfo.from_metadata(self.info)
+        return seen if seen.kind is not None else self.host.server
 
 
 def status_of_error(exc: Exception) -> str:

@@ -28,27 +28,43 @@ class Pending:
     fingerprint: str  # the certificate the person was shown and confirms
 
 
-def _live(session) -> dict:
+def _live(session, key: str = SESSION_KEY) -> dict:
     now = time.time()
-    return {ref: item for ref, item in session.get(SESSION_KEY, {}).items() if now - item["at"] < MAX_AGE}
+    return {ref: item for ref, item in session.get(key, {}).items() if now - item["at"] < MAX_AGE}
 
 
 @sensitive_variables("data")
 def keep(session, data: dict, fingerprint: str) -> str:
     """Keep a registration for its confirmation; the reference to put in the form."""
-    pending = _live(session)
-    ref = secrets.token_urlsafe(24)
-    pending[ref] = {"at": time.time(), "fingerprint": fingerprint, "data": crypto.encrypt(json.dumps(data))}
-    newest = sorted(pending.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING:]
-    session[SESSION_KEY] = dict(newest)
-    return ref
+    return keep_data(session, SESSION_KEY, {"fingerprint": fingerprint, "data": data})
 
 
 def take(session, ref: str) -> Pending | None:
     """The registration `ref` names, once: None if unknown, used or expired."""
-    pending = _live(session)
-    item = pending.pop(ref, None)
-    session[SESSION_KEY] = pending
-    if item is None:
-        return None
-    return Pending(json.loads(crypto.decrypt(item["data"])), item["fingerprint"])
+    item = _find(session, SESSION_KEY, ref, remove=True)
+    return None if item is None else Pending(item["data"], item["fingerprint"])
+
+
+@sensitive_variables("data")
+def keep_data(session, key: str, data: dict) -> str:
+    """Keep `data` (secrets included) in the session under `key`, encrypted, for at most
+    MAX_AGE seconds; the one-time reference a form carries instead of the data."""
+    pending = _live(session, key)
+    ref = secrets.token_urlsafe(24)
+    pending[ref] = {"at": time.time(), "data": crypto.encrypt(json.dumps(data))}
+    newest = sorted(pending.items(), key=lambda kv: kv[1]["at"])[-MAX_PENDING:]
+    session[key] = dict(newest)
+    return ref
+
+
+def peek_data(session, key: str, ref: str) -> dict | None:
+    """What `ref` names under `key`, left in place (a form may be sent again); None if unknown
+    or expired."""
+    return _find(session, key, ref, remove=False)
+
+
+def _find(session, key: str, ref: str, *, remove: bool) -> dict | None:
+    pending = _live(session, key)
+    item = pending.pop(ref, None) if remove else pending.get(ref)
+    session[key] = pending
+    return None if item is None else json.loads(crypto.decrypt(item["data"]))

@@ -16,15 +16,10 @@ from django.db import IntegrityError, transaction
 from ..lxd import Endpoint, LXDClient, LXDError, NotTrusted, TLSIdentity, parse_endpoint
 from ..lxd.certs import fetch_server_certificate, fingerprint_of_pem, normalise_fingerprint
 from ..lxd.errors import UserError
+from ..lxd.server import INCUS, LXD, ServerInfo, ServerKind
 from ..models import ClientCertificate, Host, validate_host_name
 
 PROBE_TIMEOUT = 1.5  # a page that registers or re-pins a hanging host answers within ~1.5 s
-LXD_SOCKET_CANDIDATES = [
-    "/var/lib/lxd/unix.socket",
-    "/var/snap/lxd/common/lxd/unix.socket",
-    "/var/lib/incus/unix.socket",
-    "/run/incus/unix.socket",
-]
 
 
 class RegistrationError(UserError):
@@ -74,12 +69,12 @@ def parse_trust_token(raw: str) -> TrustToken:
     return token
 
 
-def find_local_socket() -> str | None:
-    candidates = []
-    for env in ("LXD_DIR", "INCUS_DIR"):
-        if os.environ.get(env):
-            candidates.append(os.path.join(os.environ[env], "unix.socket"))
-    candidates += LXD_SOCKET_CANDIDATES
+def find_local_socket(kinds: tuple[ServerKind, ...] = (LXD, INCUS)) -> str | None:
+    """The first unix socket found where the daemons of `kinds` keep theirs ($LXD_DIR and
+    $INCUS_DIR first, as their command line tools look)."""
+    dirs = [kind.local_sockets(os.environ)[: 1 if os.environ.get(kind.dir_env) else 0] for kind in kinds]
+    candidates = [path for found in dirs for path in found]
+    candidates += [path for kind in kinds for path in kind.sockets]
     for path in candidates:
         if _is_socket(path):
             return path
@@ -120,8 +115,11 @@ def register_host(
     fingerprint: str | None = None,
     accept_certificate: bool = False,
     project: str = "default",
+    client_certificate: ClientCertificate | None = None,
 ) -> Host:
-    """Register a host or raise RegistrationError; on failure no Host row exists."""
+    """Register a host or raise RegistrationError; on failure no Host row exists.
+    `client_certificate`: present this one rather than the dashboard's own (one imported from a
+    command line tool's configuration, saved with the host if it is not saved yet)."""
     check_name_free(name)
     try:
         endpoint = parse_endpoint(url)
@@ -131,7 +129,9 @@ def register_host(
         raise RegistrationError("give a trust password or a trust token, not both")
     if endpoint.is_unix:
         return _register_unix(name, endpoint, project)
-    return _register_https(name, endpoint, password, token, fingerprint, accept_certificate, project)
+    return _register_https(
+        name, endpoint, password, token, fingerprint, accept_certificate, project, client_certificate
+    )
 
 
 def _register_unix(name: str, endpoint: Endpoint, project: str) -> Host:
@@ -146,10 +146,14 @@ def _register_unix(name: str, endpoint: Endpoint, project: str) -> Host:
         raise RegistrationError(f"{endpoint.address}: {exc}") from exc
     if info.get("auth") != "trusted":
         raise RegistrationError(f"{endpoint.address} answered but does not trust this user")
-    return _save(Host(name=name, endpoint=endpoint.address, project=project, status=Host.Status.ONLINE))
+    host = Host(name=name, endpoint=endpoint.address, project=project, status=Host.Status.ONLINE)
+    host.record_server(ServerInfo.from_metadata(info))
+    return _save(host)
 
 
-def _register_https(name, endpoint, password, token, fingerprint, accept_certificate, project) -> Host:
+def _register_https(
+    name, endpoint, password, token, fingerprint, accept_certificate, project, client_cert=None
+) -> Host:
     parsed_token = parse_trust_token(token) if token else None
     pem, seen = probe_certificate(endpoint)
     if parsed_token:
@@ -167,16 +171,15 @@ def _register_https(name, endpoint, password, token, fingerprint, accept_certifi
     elif not accept_certificate:
         raise ConfirmationNeeded(seen, endpoint)
 
-    client_cert = ClientCertificate.default()
+    client_cert = client_cert or ClientCertificate.default()
     tls = TLSIdentity(pem, client_cert.certificate, client_cert.private_key_pem())
     client = LXDClient(endpoint, tls=tls, project=project, label=name, timeout=(PROBE_TIMEOUT, 10.0))
     try:
         info, _ = client.server()
         if info.get("auth") != "trusted":
             if parsed_token:
-                use_field = "explicit_trust_token" in (info.get("api_extensions") or [])
                 try:
-                    client.request_trust(token=parsed_token.raw, use_trust_token_field=use_field)
+                    client.request_trust(token=parsed_token.raw, server=ServerInfo.from_metadata(info))
                 except NotTrusted as exc:
                     raise RegistrationError(
                         f"{endpoint} refused the trust token ({exc}): it may be wrong, expired or already used"
@@ -195,24 +198,49 @@ def _register_https(name, endpoint, password, token, fingerprint, accept_certifi
                 raise RegistrationError(
                     f"{endpoint} accepted the request but still reports auth={info.get('auth')!r}"
                 )
+        server = ServerInfo.from_metadata(info)
+        check_unrestricted(client, client_cert.fingerprint, server)
     except LXDError as exc:
         raise RegistrationError(f"{endpoint}: {exc}") from exc
-    return _save(
-        Host(
-            name=name,
-            endpoint=endpoint.address,
-            project=project,
-            server_certificate=pem,
-            server_fingerprint=seen,
-            client_certificate=client_cert,
-            status=Host.Status.ONLINE,
-        )
+    host = Host(
+        name=name,
+        endpoint=endpoint.address,
+        project=project,
+        server_certificate=pem,
+        server_fingerprint=seen,
+        client_certificate=client_cert,
+        status=Host.Status.ONLINE,
+    )
+    host.record_server(server)
+    return _save(host)
+
+
+def check_unrestricted(client: LXDClient, fingerprint: str, server: ServerInfo) -> None:
+    """Refuse a certificate the server trusts in some projects only: the dashboard works on
+    the whole server (its config, networks, pools, every project's events), and on Incus a
+    restricted certificate even fails with 500 on the projects it may not see."""
+    entry = client.own_trust_entry(fingerprint) or {}
+    if not entry.get("restricted"):
+        return
+    projects = ", ".join(str(p) for p in entry.get("projects") or []) or "none"
+    cli = server.kind.cli if server.kind else "lxc"
+    raise RegistrationError(
+        f"{client.label} trusts the dashboard's certificate {fingerprint[:12]} in restricted mode only "
+        f"(projects: {projects}), but the dashboard manages the whole server. Lift the restriction "
+        f"(`{cli} config trust edit {fingerprint[:12]}`, restricted: false) or remove the entry "
+        f"(`{cli} config trust remove {fingerprint[:12]}`) and give an unrestricted trust token, "
+        "then register again.",
+        403,
     )
 
 
 def _save(host: Host) -> Host:
     try:
         with transaction.atomic():
+            cert = host.client_certificate
+            if cert is not None and cert.pk is None:  # imported with this host: saved with it, or not at all
+                cert.save()
+                host.client_certificate = cert
             host.full_clean()
             host.save()
     except IntegrityError as exc:
@@ -236,6 +264,11 @@ def remove_host(host: Host, *, revoke: bool = False) -> str | None:
         warning = (
             f"the dashboard's certificate was left trusted on {host.name}'s server: "
             f"{', '.join(sharing)} still uses it"
+        )
+    elif revoke and not host.is_unix and host.client_certificate and host.client_certificate.imported_from:
+        warning = (
+            f"the certificate {host.name} used is a command line tool's own "
+            f"(from {host.client_certificate.imported_from}): it was left trusted, so the tool keeps working"
         )
     elif revoke and not host.is_unix and host.client_certificate:
         try:

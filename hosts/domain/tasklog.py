@@ -189,6 +189,23 @@ def running(host_names: Iterable[str] | None = None) -> list[Task]:
     return list(tasks.order_by("started_at"))
 
 
+# How long LXD lists an operation after it ended: the Operations page shows as much.
+LXD_KEEPS_ENDED = dt.timedelta(seconds=5)
+
+
+def current(host_names: Iterable[str]) -> list[Task]:
+    """What these hosts' GET /1.0/operations would list now, from the task log (which the
+    relay keeps while it is connected): every unfinished operation, and those that ended
+    within the time LXD keeps them.  Unfinished first, each part oldest first."""
+    recent = timezone.now() - LXD_KEEPS_ENDED
+    tasks = (
+        Task.objects.filter(host_name__in=list(host_names))
+        .filter(~Q(status__in=Task.FINAL) | Q(ended_at__gte=recent))
+        .exclude(op_class__in=JOB_CLASSES)  # the dashboard's jobs are not LXD's to list
+    )
+    return sorted(tasks, key=lambda t: (t.is_final, t.started_at))
+
+
 # -- the dashboard's own jobs -------------------------------------------------------------------
 
 

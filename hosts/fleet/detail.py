@@ -60,7 +60,9 @@ def _interfaces(state: dict) -> tuple[list[dict], int]:
                     f"{a.get('address')}/{a.get('netmask')} ({a.get('family')}, {a.get('scope')})"
                     for a in every_address[: network.DETAIL_ADDRESSES]
                 ],
-                "addresses_not_shown": max(0, len(every_address) - network.DETAIL_ADDRESSES),
+                # The live model keeps a bounded network, with the count it cut (detail_network).
+                "addresses_not_shown": network.count(data.get(network.NOT_SHOWN))
+                + max(0, len(every_address) - network.DETAIL_ADDRESSES),
                 "received": f"{human_bytes(counters.get('bytes_received') or 0)}, "
                 f"{counters.get('packets_received', 0)} packets",
                 "sent": f"{human_bytes(counters.get('bytes_sent') or 0)}, {counters.get('packets_sent', 0)} packets",
@@ -69,7 +71,8 @@ def _interfaces(state: dict) -> tuple[list[dict], int]:
                 + (counters.get("packets_dropped_outbound", 0) or 0),
             }
         )
-    return out, max(0, len(every) - network.DETAIL_INTERFACES)
+    cut = network.count(state.get(network.INTERFACES_NOT_SHOWN))
+    return out, cut + max(0, len(every) - network.DETAIL_INTERFACES)
 
 
 def _devices(instance: dict) -> list[dict]:

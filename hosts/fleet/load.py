@@ -1,5 +1,9 @@
 """Loading the fleet without letting the expensive part hold the page.
 
+A host whose live model is fresh (hosts/fleet/model.py) is read from it: no LXD call at all,
+state included.  The rest of this module is the fallback for the other hosts, asked directly
+(and the page says why):
+
 The first paint needs only `GET /1.0/instances?recursion=1` per host (database reads, tens of
 ms), asked of every host in parallel within the page timeout. The state (`recursion=2`: IPs,
 memory, snapshots) costs a state query per running instance, so it is fetched in the
@@ -27,6 +31,7 @@ from ..domain.hoststatus import status_of_error
 from ..lxd import LXDClient, LXDError
 from ..lxd.errors import HostUnreachable
 from ..models import Host
+from . import model as fleet_model
 from .rows import FleetQuery, InstanceRow
 
 # recursion=2 grows with the number of running instances (130-230 ms each on busy hosts).
@@ -43,13 +48,26 @@ class HostListing:
     instances: list[dict] = field(default_factory=list)
     error: LXDError | None = None
     elapsed: float = 0.0
+    model: fleet_model.Freshness | None = None
+    rows: list[InstanceRow] | None = None  # from the live model (fresh, or the host failed)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
     @property
+    def live(self) -> bool:
+        """Shown from a fresh live model (nothing asked of LXD)."""
+        return self.model is not None and self.model.fresh
+
+    @property
+    def count(self) -> int:
+        return len(self.rows) if self.rows is not None else len(self.instances)
+
+    @property
     def status(self) -> str:
+        if self.live:
+            return self.host.status
         return Host.Status.ONLINE if self.error is None else status_of_error(self.error)
 
 
@@ -59,6 +77,11 @@ class FleetLoad:
     listings: list[HostListing]
     rows: list[InstanceRow]
     total: int
+
+    @property
+    def version(self) -> float:
+        """The newest model write the page shows (its live socket catches up past it)."""
+        return max((listing.model.version for listing in self.listings if listing.live), default=0.0)
 
 
 class _Prefetches:
@@ -96,8 +119,41 @@ def _listing(client: LXDClient, recursion: int, timeout) -> list[dict]:
 
 
 def load_fleet(hosts: list[Host], query: FleetQuery, user_id: int | None) -> FleetLoad:
-    """Every host's cheap listing, in parallel; start every host's state fetch alongside."""
+    """Every host: from its live model when fresh, else asked directly (in parallel)."""
     token = secrets.token_urlsafe(12)
+    found = fleet_model.freshness(hosts)
+    live = [h for h in hosts if found[h.pk].fresh]
+    rows = fleet_model.host_rows(live, found)
+    asked = {
+        listing.host.pk: listing
+        for listing in _ask_hosts([h for h in hosts if not found[h.pk].fresh], token, user_id)
+    }
+    listings = []
+    for host in hosts:
+        listing = asked.get(host.pk) or HostListing(host, rows=rows[host.pk])
+        listing.model = found[host.pk]
+        if not listing.ok and listing.model.exists:
+            # Better than nothing: what the model last knew, and how old that is.
+            listing.rows = fleet_model.host_rows([host], found)[host.pk]
+        listings.append(listing)
+    shown = [
+        row
+        for listing in listings
+        for row in (
+            listing.rows
+            if listing.rows is not None
+            else (InstanceRow.from_lxd(listing.host.name, inst) for inst in listing.instances)
+        )
+        if query.keep(row)
+    ]
+    total = sum(listing.count for listing in listings)
+    return FleetLoad(token, listings, query.sorted(shown), total)
+
+
+def _ask_hosts(hosts: list[Host], token: str, user_id: int | None) -> list[HostListing]:
+    """Every host's cheap listing, in parallel; start every host's state fetch alongside."""
+    if not hosts:
+        return []
     # Build clients here: decrypting keys and reading settings stay in the request thread.
     clients = {host.name: host.client() for host in hosts}
     futures = {host.name: submit(_timed_listing, clients[host.name]) for host in hosts}
@@ -127,14 +183,7 @@ def load_fleet(hosts: list[Host], query: FleetQuery, user_id: int | None) -> Fle
         if not listing.ok:
             prefetches.drop(token, host.name)  # nobody will ask for its state
         listings.append(listing)
-    rows = [
-        row
-        for listing in listings
-        for row in (InstanceRow.from_lxd(listing.host.name, inst) for inst in listing.instances)
-        if query.keep(row)
-    ]
-    total = sum(len(listing.instances) for listing in listings)
-    return FleetLoad(token, listings, query.sorted(rows), total)
+    return listings
 
 
 def _state_after(listing_future: Future, client: LXDClient, head_start: float | None) -> list[dict]:
@@ -173,10 +222,16 @@ def _timed_listing(client: LXDClient) -> HostListing:
     return HostListing(None, instances, elapsed=time.monotonic() - started)  # type: ignore[arg-type]
 
 
-def host_state_listing(host: Host, token: str, user_id: int | None) -> list[dict]:
-    """The host's recursion=2 listing: the page's prefetch if there is one, else fetched now.
-    Raises LXDError, or TimeoutError if the host is slower than STATE_TIMEOUT allows."""
+def host_state_rows(host: Host, token: str, user_id: int | None) -> list[InstanceRow]:
+    """The host's rows with their state: from its live model when fresh, else its recursion=2
+    listing (the page's prefetch if there is one, else fetched now).  Raises LXDError, or
+    TimeoutError if the host is slower than STATE_TIMEOUT allows."""
+    found = fleet_model.freshness([host])
+    if found[host.pk].fresh:
+        prefetches.drop(token, host.name)
+        return fleet_model.host_rows([host], found)[host.pk]
     future = prefetches.take(token, host.name, user_id) if token else None
     if future is None:
         future = submit(_listing, host.client(), 2, STATE_TIMEOUT, pool=SLOW)
-    return future.result(timeout=sum(STATE_TIMEOUT) + 5)
+    instances = future.result(timeout=sum(STATE_TIMEOUT) + 5)
+    return [InstanceRow.from_lxd(host.name, instance) for instance in instances]

@@ -19,6 +19,7 @@ import asyncio
 import functools
 import json
 import logging
+import math
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -28,6 +29,7 @@ from django.contrib.auth import get_user_model
 from ..concurrency import in_thread
 from ..domain import tasklog
 from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
+from ..fleet.model import changed_since
 from ..lxd.operation import shows_progress
 from ..models import Host, Task
 from . import fragments, groups, relay
@@ -48,21 +50,19 @@ class Watch:
     instance: str = ""
     status: str = ""
     since: float = 0.0  # when the page was rendered (server clock)
+    model: float = 0.0  # the live model's version the page shows (hosts/fleet/model.py)
 
     @classmethod
     def from_query(cls, query: bytes) -> Watch:
         params = {k: v[-1] for k, v in parse_qs(query.decode("latin-1")).items()}
-        try:
-            since = float(params.get("since", "0"))
-        except ValueError:
-            since = 0.0
+        since, model = _seconds(params.get("since")), _seconds(params.get("model"))
         topics = {t for t in params.get("topics", "").split(",") if t}
         if not topics or topics - TOPICS:
             raise ValueError(f"unknown topics {', '.join(sorted(topics - TOPICS)) or '(none)'}")
         status = params.get("status", "")
         if status and status not in Task.Status.values:
             raise ValueError(f"unknown task status {status!r}")
-        return cls(topics, params.get("host", ""), params.get("instance", ""), status, since)
+        return cls(topics, params.get("host", ""), params.get("instance", ""), status, since, model)
 
     def wants_host(self, name: str) -> bool:
         return not self.host or self.host == name
@@ -73,6 +73,15 @@ class Watch:
         if self.instance and self.instance not in message.get("instances", []):
             return False
         return not self.status or self.status == message.get("status")
+
+
+def _seconds(value: str | None) -> float:
+    """A time a page passes back (seconds since the epoch); anything else counts as none."""
+    try:
+        seconds = float(value or 0)
+    except ValueError:
+        return 0.0
+    return seconds if math.isfinite(seconds) and seconds > 0 else 0.0
 
 
 def _db(func):
@@ -289,16 +298,23 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         return frames
 
     async def _catch_up_if_stale(self, patience: float = 5.0) -> None:
-        """An embedded relay starts with the first browser socket: what changed between this
-        page's render and the relay's first look at a host was never an event.  If that
-        window exists (the relay's "host synced" fact says when it started watching), have
-        the page refresh its tables (static/js/live.js).  Then mark the page caught up."""
+        """Have the page refresh its tables (static/js/live.js) if it may have missed a change:
+        - it was rendered from the live model, which was written since (the relay pushes a
+          change once it is written: a push this socket was too late for is such a write);
+        - an embedded relay starts with the first browser socket: what changed between this
+          page's render and the relay's first look at a host was never an event (the relay's
+          "host synced" fact says when it started watching).
+        Then mark the page caught up."""
         try:
+            names = [n for n in await _db(_host_names)() if self.watch.wants_host(n)]
+            if self.watch.model and await _db(changed_since)(names, self.watch.model):
+                await self._send(fragments.live_resync())
+                return
             if not self.watch.since:
                 return
             wait = patience if relay.mode() == "embedded" else 0.0  # external: it runs all along
             deadline = asyncio.get_running_loop().time() + wait
-            for name in [n for n in await _db(_host_names)() if self.watch.wants_host(n)]:
+            for name in names:
                 remaining = max(0.0, deadline - asyncio.get_running_loop().time())
                 since = await self.hub.watching_since(name, remaining)
                 if since is not None and since > self.watch.since:

@@ -5,7 +5,10 @@ browsers watch, turned into small messages on channel-layer groups (see groups.p
                    stopped (cancelled *and awaited*) as hosts are added, changed, removed
     HostRelay      one host: connect, resynchronise, read events, reconnect with backoff;
                    its trackers (instances.py, operations.py) turn events into messages
+                   and keep the live model; a state listing at the counters' cadence
     TaskRecorder   (recorder.py) writes the task log in batches, off the event loop
+    ModelWriter    (model.py) writes the live model in batches, off the event loop; a
+                   change reaches the browsers once it is written
 
 The path of an event is a straight line: parse (lxd/events.py) -> track (the trackers,
 given only the callables they need) -> message (groups.py) -> publish (the channel layer)
@@ -32,15 +35,17 @@ import time
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from ..concurrency import in_thread
+from ..concurrency import SLOW, in_thread
 from ..domain import tasklog
 from ..domain.hoststatus import status_of_error
+from ..fleet import model as fleet_model
 from ..lxd.errors import LXDError
 from ..lxd.events import Lifecycle, events_path, open_events
 from ..lxd.operation import Operation
 from ..models import Host
 from . import groups
-from .instances import InstanceTracker
+from .instances import LOOK_AGAIN_AFTER_START, InstanceTracker
+from .model import HostModel, ModelWriter
 from .operations import OperationTracker
 from .recorder import TaskRecorder
 
@@ -48,6 +53,9 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST, BACKOFF_MAX = 0.25, 8.0
 HOSTS_POLL = 5.0  # seconds between re-reads of the host list (a host added by another process)
+# The state listing (recursion=2: a state query per running instance) may take a while on a
+# big host; it runs in the pool for slow calls, one at a time per host.
+COUNTERS_TIMEOUT = (3.0, 120.0)
 
 
 def _in_thread(func, *args, **kwargs):
@@ -58,8 +66,9 @@ def _in_thread(func, *args, **kwargs):
 class HostRelay:
     """One host's upstream connection and what it tells us."""
 
-    def __init__(self, host: Host, *, layer, note):
+    def __init__(self, host: Host, *, layer, note, model: HostModel):
         self.layer = layer
+        self.model = model
         self.host = host
         self.name = host.name
         self.status = ""
@@ -74,14 +83,20 @@ class HostRelay:
         self.client = None  # the current connection's LXDClient (state fetches use it)
         self.operations = OperationTracker(self.name, send=self.send, note=note)
         self.instances = InstanceTracker(
-            send=self.send, spawn=self.spawn, fetch=self.fetch, busy=self.operations.busy
+            send=self.send,
+            spawn=self.spawn,
+            fetch=self.fetch,
+            busy=self.operations.busy,
+            store=model.store,
+            look_again=LOOK_AGAIN_AFTER_START,
         )
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
         # Messages leave in the order events were applied, whatever the channel layer
-        # does: the reading loop flushes after each event (no extra hop on the hot path),
-        # the sender task flushes what timers and state fetches queue.
-        self.outbox: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+        # does, and only once the model changes noted before them are written (a page
+        # rendered from the model meanwhile then sees a newer version: it catches up).
+        # The sender task sends them; the reading loop never waits for the database.
+        self.outbox: asyncio.Queue[tuple[str, dict, int]] = asyncio.Queue()
         self._flushing = asyncio.Lock()
         self._queued = asyncio.Event()
 
@@ -90,13 +105,14 @@ class HostRelay:
     def send(self, message: dict, group: str | None = None) -> None:
         message.setdefault("host", self.name)
         message["seq"] = groups.next_seq()
-        self.outbox.put_nowait((group or groups.host_group(self.name), message))
+        self.outbox.put_nowait((group or groups.host_group(self.name), message, self.model.writer.count))
         self._queued.set()
 
     async def flush(self) -> None:
         async with self._flushing:
             while not self.outbox.empty():
-                group, message = self.outbox.get_nowait()
+                group, message, stamp = self.outbox.get_nowait()
+                await self.model.writer.written(stamp)
                 try:
                     await self.layer.group_send(group, message)
                 except Exception:
@@ -164,16 +180,17 @@ class HostRelay:
             "%s: events stream open from %s (connection %d)", self.name, self.local_address, self.connections
         )
         self.connected_at = time.monotonic()
+        self.model.connected()
         try:
             await self.set_status(Host.Status.ONLINE)
             # Resynchronise while reading: LXD replays nothing, and a listener that
             # stops reading for 5 s is dropped.
             self.spawn(self.resync(), "resync")
             async for event in stream:
+                self.model.heard()
                 self.handle(event)
-                if not self.outbox.empty():
-                    await self.flush()
         finally:
+            self.model.lost()
             await self._stop_children()
             await stream.close()
 
@@ -197,17 +214,25 @@ class HostRelay:
 
     async def fetch(self, name: str) -> dict | None:
         """One instance with its state and snapshots, None if it is gone."""
-        return await _in_thread(self.client.instance_or_none, name)
+        instance = await _in_thread(self.client.instance_or_none, name)
+        self.model.heard()
+        return instance
 
     async def resync(self) -> None:
         started = time.monotonic()
         try:
-            statuses = await _in_thread(self.client.instance_statuses)
+            # LXD or Incus, and which version: kept fresh (a host may be upgraded, or moved
+            # from LXD to Incus with lxd-to-incus, and come back on the same address).
+            server = await _in_thread(self.client.server_info)
+            await in_thread(self.host.record_server, server)
+            instances = await _in_thread(self.client.instances, 1)
             operations = await _in_thread(self.client.operations)
         except LXDError as exc:
             log.warning("resync of %s failed: %s", self.name, exc)
             return
-        self.instances.resync(statuses, started)
+        self.instances.listing(instances, started, with_state=False)
+        self.model.synced()
+        self.spawn(self.counters(), "counters")
         for op in operations:
             self.operations.on_update(op.without_secrets())
         lost = await in_thread(tasklog.mark_lost, self.name, {op.id for op in operations})
@@ -215,6 +240,24 @@ class HostRelay:
             self.send(groups.task_message(task))
         self.synced.set()
         self.send(groups.host_synced(self.watching_since), groups.HOSTS)
+
+    async def counters(self) -> None:
+        """The state of every instance (memory, CPU, network counters; IPs an event did not
+        announce), from one listing per host at the counters' cadence, whoever watches.
+        Listings start early enough that the counters a page shows are never older than the
+        cadence; at least a second (or the cadence) passes between two of them."""
+        while True:
+            started, wall = time.monotonic(), time.time()
+            try:
+                instances = await in_thread(self.client.instances, 2, COUNTERS_TIMEOUT, pool=SLOW, db=False)
+            except LXDError as exc:
+                log.warning("state listing of %s failed: %s", self.name, exc)
+            else:
+                self.instances.listing(instances, started, with_state=True)
+                self.model.counters(wall)
+            took = time.monotonic() - started
+            cadence = fleet_model.cadence()
+            await asyncio.sleep(max(cadence - 2 * took, min(cadence, 1.0)))
 
 
 class Relay:
@@ -226,6 +269,7 @@ class Relay:
         self.hosts: dict[str, HostRelay] = {}
         self._keys: dict[str, tuple] = {}
         self.recorder = TaskRecorder(attributed=self.attribute)
+        self.model = ModelWriter()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.changed: asyncio.Event | None = None
         self.ready = asyncio.Event()
@@ -245,6 +289,7 @@ class Relay:
         _running.add(self)
         helpers = [
             self.loop.create_task(self.recorder.run(), name="relay:task-log"),
+            self.loop.create_task(self.model.run(), name="relay:model"),
             self.loop.create_task(self._control(), name="relay:control"),
         ]
         try:
@@ -264,6 +309,7 @@ class Relay:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
             await self.recorder.close()
+            await self.model.close()
 
     async def _control(self) -> None:
         """Messages for the relay from other processes (a host added in a web worker)."""
@@ -284,7 +330,9 @@ class Relay:
         await self.stop_hosts(gone)
         for name, host in wanted.items():
             if name not in self.hosts:
-                relay = HostRelay(host, layer=self.layer, note=self.recorder.note)
+                relay = HostRelay(
+                    host, layer=self.layer, note=self.recorder.note, model=self.model.host(host.pk)
+                )
                 relay.task = self.loop.create_task(relay.run(), name=f"relay:{name}")
                 self.hosts[name], self._keys[name] = relay, self._key(host)
 
@@ -301,6 +349,8 @@ class Relay:
         for relay in stopping:
             relay.task.cancel()
         await asyncio.gather(*(r.task for r in stopping), return_exceptions=True)
+        for relay in stopping:
+            self.model.forget(relay.host.pk)
 
 
 # -- the embedded relay (one per process, inside the web server's event loop) ----------------

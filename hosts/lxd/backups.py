@@ -3,7 +3,7 @@
 - create: `POST /1.0/instances/<n>/backups` -> operation "Backing up instance";
 - export: `GET .../backups/<b>/export` streams the tarball, with a Content-Length (HEAD is 501);
 - restore anywhere: `POST /1.0/instances` with the tarball as an octet-stream body and
-  `X-LXD-name` (and `X-LXD-pool`); LXD reads the whole body, then answers with an operation
+  `X-LXD-name` (and `X-LXD-pool`; X-Incus-* on Incus); LXD reads the whole body, then answers with an operation
   "Restoring backup" and the instance appears stopped.
 
 What 5.0.2 answers for a body that is not a backup, and what this module makes of it:
@@ -112,9 +112,11 @@ class BackupsAPI:
     ) -> Operation:
         """Restore a backup tarball as a new instance `name` (streamed when `data` is an
         iterable: with `__len__` it goes with a Content-Length, else chunked)."""
-        headers = {"Content-Type": "application/octet-stream", "X-LXD-name": name}
+        # Incus reads X-Incus-name only: under X-LXD-name it restores under the backup's own
+        # name (seen on 6.0.4: "Cannot restore volume, already exists on target").
+        headers = {"Content-Type": "application/octet-stream", self.header("name"): name}
         if pool:
-            headers["X-LXD-pool"] = pool
+            headers[self.header("pool")] = pool
         response = self.request("POST", "/1.0/instances", data=data, headers=headers, timeout=timeout)
         try:
             return self._operation_or_sync(self.parse_envelope(response))

@@ -64,6 +64,32 @@ def generate_client_certificate(
     return GeneratedCertificate(cert_pem, key_pem, fingerprint_of_pem(cert_pem), not_after)
 
 
+def load_client_certificate(cert_pem: str, key_pem: str) -> GeneratedCertificate:
+    """A client certificate and its key made elsewhere (a command line tool's client.crt and
+    client.key), checked to belong together; the key re-encoded as unencrypted PKCS#8 PEM.
+    ValueError says what is wrong with them."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+    except ValueError as exc:
+        raise ValueError("the client certificate is not a PEM certificate") from exc
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError("the client key is not an unencrypted PEM private key") from exc
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.PEM, public) != cert.public_key().public_bytes(
+        serialization.Encoding.PEM, public
+    ):
+        raise ValueError("the client key does not belong to the client certificate")
+    normal_cert = cert.public_bytes(serialization.Encoding.PEM).decode()
+    normal_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return GeneratedCertificate(
+        normal_cert, normal_key, fingerprint_of_pem(normal_cert), cert.not_valid_after_utc
+    )
+
+
 def fingerprint_of_pem(pem: str) -> str:
     """sha256 of the DER, lower-case hex: what LXD calls the certificate fingerprint."""
     cert = x509.load_pem_x509_certificate(pem.encode())

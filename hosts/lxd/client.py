@@ -41,6 +41,7 @@ from .networks import NetworksAPI
 from .operation import Operation
 from .operations import OperationsAPI
 from .resources import ResourcesAPI
+from .server import ServerInfo, ServerKind
 from .storage import StorageAPI
 from .trust import TrustAPI
 
@@ -156,6 +157,7 @@ class LXDClient(
         label: str | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         max_body: int = DEFAULT_MAX_BODY,
+        kind: ServerKind | None = None,
     ):
         self.endpoint = endpoint if isinstance(endpoint, Endpoint) else parse_endpoint(endpoint)
         self.tls = tls
@@ -163,6 +165,7 @@ class LXDClient(
         self.label = label or str(self.endpoint)
         self.timeout = timeout
         self.max_body = max_body
+        self._kind = kind  # LXD or Incus: None until a GET /1.0 says (see kind)
 
     def for_project(self, project: str) -> LXDClient:
         """The same host, in another of its projects."""
@@ -173,6 +176,7 @@ class LXDClient(
             label=self.label,
             timeout=self.timeout,
             max_body=self.max_body,
+            kind=self._kind,
         )
 
     # -- transport ---------------------------------------------------------------------
@@ -282,11 +286,32 @@ class LXDClient(
     # -- server ------------------------------------------------------------------------
 
     def server(self) -> tuple[dict, str]:
-        """GET /1.0: (metadata, etag)."""
+        """GET /1.0: (metadata, etag).  What it says of the server's kind is kept (see kind)."""
         metadata, response = self.call("GET", "/1.0", project_scoped=False)
         if not isinstance(metadata, dict) or "api_version" not in metadata:
             raise NotLXD(f"{self.label} answered /1.0 without an API version: not an LXD server")
+        seen = ServerInfo.from_metadata(metadata).kind
+        if seen is not None:
+            self._kind = seen
         return metadata, response.headers.get("ETag", "")
+
+    def server_info(self) -> ServerInfo:
+        """GET /1.0 as kind, version and extensions."""
+        return ServerInfo.from_metadata(self.server()[0])
+
+    @property
+    def kind(self) -> ServerKind:
+        """LXD or Incus: as the host's record says, else as GET /1.0 says (asked once).  The
+        files and images APIs name their headers after it (X-LXD-mode, X-Incus-mode)."""
+        if self._kind is None:
+            self.server()
+            if self._kind is None:
+                raise NotTrusted(f"{self.label} does not say what server it is: it does not trust us")
+        return self._kind
+
+    def header(self, name: str) -> str:
+        """One of the API's own headers, named for this host's server (X-LXD-type, X-Incus-type)."""
+        return self.kind.header(name)
 
     def remote_server(self) -> tuple[str, str]:
         """(https URL, server certificate PEM) by which another LXD daemon reaches this host:
@@ -307,9 +332,25 @@ class LXDClient(
         return f"https://{address}", certificate
 
     def patch_server_config(self, changes: dict[str, str], etag: str) -> None:
-        """Change only the given config keys ("" unsets a key); refused if the ETag moved."""
+        """Change only the given config keys ("" unsets a key); refused if the ETag moved.
+
+        Incus 6.0.4, refusing a change (an unknown key), also drops its member-local keys such
+        as core.https_address (seen on the lab daemon: the HTTPS listener then goes at its next
+        start).  A refusal must leave the config as it was, so what vanished is put back."""
+        before = self.server()[0].get("config") or {}
         headers = {"If-Match": etag} if etag else {}
-        self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
+        try:
+            self.call("PATCH", "/1.0", json_body={"config": changes}, headers=headers, project_scoped=False)
+        except LXDAPIError as exc:
+            after = self.server()[0].get("config") or {}
+            lost = {key: value for key, value in before.items() if key not in after and key not in changes}
+            if not lost:
+                raise
+            self.call("PATCH", "/1.0", json_body={"config": lost}, project_scoped=False)
+            raise LXDAPIError(
+                f"{exc.message} ({self.kind.label} dropped {', '.join(sorted(lost))} as it refused; put back)",
+                exc.error_code,
+            ) from exc
 
     # -- websockets (events, exec) -----------------------------------------------------
 

@@ -3,6 +3,8 @@
 What LXD 5.0.2 does and this module hides (checked on the lab daemons):
 - a directory GET is a bare, unsorted list of names: types come from one HEAD per entry;
 - X-Lxd-* headers arrive Go-canonicalised (X-Lxd-Mode): requests' headers are case-insensitive;
+  Incus names them X-Incus-* (its 6.0 still reads X-LXD-* but answers only with X-Incus-*):
+  each is named through the client's `header` (the host's server kind, hosts/lxd/server.py);
 - HEAD has no body, so a 404 cannot say whether the instance or the path is missing;
 - symlinks are not followed: their GET body is the target, which 5.0.2 hands back already made
   absolute (`busybox` in /bin comes back as `/bin/busybox`);
@@ -92,14 +94,14 @@ def _int_or_none(value: str | None) -> int | None:
         return None
 
 
-def _info(path: str, headers: Any, size: int | None = None) -> FileInfo:
+def _info(path: str, headers: Any, prefix: str, size: int | None = None) -> FileInfo:
     return FileInfo(
         path=path,
-        type=headers.get("X-LXD-Type") or "file",
-        mode=headers.get("X-LXD-Mode") or "",
-        uid=_int_or_none(headers.get("X-LXD-Uid")),
-        gid=_int_or_none(headers.get("X-LXD-Gid")),
-        modified=headers.get("X-LXD-Modified") or "",
+        type=headers.get(prefix + "Type") or "file",
+        mode=headers.get(prefix + "Mode") or "",
+        uid=_int_or_none(headers.get(prefix + "Uid")),
+        gid=_int_or_none(headers.get(prefix + "Gid")),
+        modified=headers.get(prefix + "Modified") or "",
         size=size,
     )
 
@@ -151,7 +153,7 @@ class FilesAPI:
             finally:
                 failed.close()
         self._raise_for_files(response, instance, path)
-        return _info(path, response.headers)
+        return _info(path, response.headers, self.kind.header_prefix)
 
     def file_info_or_none(self, instance: str, path: str) -> FileInfo | None:
         try:
@@ -174,6 +176,7 @@ class FilesAPI:
         """(entries, how many more were not listed): directories first, then by name.  The
         first LIST_LIMIT names come with their metadata, up to LIST_SHOWN with names only."""
         names = self.get(self._files_url(instance), params={"path": path})
+        self.kind  # noqa: B018 - known before the probes below run in parallel (one GET /1.0 at most)
         if not isinstance(names, list):
             raise PathConflict(f"{path} is not a directory")
         prefix = path.rstrip("/") + "/"
@@ -211,7 +214,8 @@ class FilesAPI:
         try:
             self._raise_for_files(response, instance, path)
             length = response.headers.get("Content-Length")
-            info = _info(path, response.headers, int(length) if length and length.isdigit() else None)
+            size = int(length) if length and length.isdigit() else None
+            info = _info(path, response.headers, self.kind.header_prefix, size)
             if not info.is_file:
                 kind = "a directory" if info.is_dir else f"a {info.type}"
                 raise PathConflict(f"{path} is {kind}, not a file")
@@ -243,10 +247,10 @@ class FilesAPI:
         """Write a file (overwriting).  `data` may be a sized iterable: it is streamed, never joined."""
         headers = {
             "Content-Type": "application/octet-stream",
-            "X-LXD-type": "file",
-            "X-LXD-write": "overwrite",
+            self.header("type"): "file",
+            self.header("write"): "overwrite",
         }
-        headers.update(_ownership(mode, uid, gid))
+        headers.update(self._ownership(mode, uid, gid))
         response = self.request(
             "POST",
             self._files_url(instance),
@@ -271,7 +275,7 @@ class FilesAPI:
         if existing is not None:
             kind = "directory" if existing.is_dir else existing.type
             raise PathConflict(f"{path} already exists (a {kind})")
-        headers = {"X-LXD-type": "directory", **_ownership(mode, uid, gid)}
+        headers = {self.header("type"): "directory", **self._ownership(mode, uid, gid)}
         response = self.request("POST", self._files_url(instance), params={"path": path}, headers=headers)
         self._raise_for_files(response, instance, path)
 
@@ -325,15 +329,14 @@ class FilesAPI:
         """LXD stops a running instance, restores, and starts it again."""
         return self.start("PUT", f"/1.0/instances/{quote(instance, safe='')}", {"restore": name})
 
-
-def _ownership(mode: str | None, uid: int | None, gid: int | None) -> dict[str, str]:
-    headers = {}
-    if mode:
-        if not (len(mode) == 4 and mode.startswith("0")):
-            raise LXDError(f"mode {mode!r} must be four octal digits with a leading zero")
-        headers["X-LXD-mode"] = mode
-    if uid is not None:
-        headers["X-LXD-uid"] = str(uid)
-    if gid is not None:
-        headers["X-LXD-gid"] = str(gid)
-    return headers
+    def _ownership(self, mode: str | None, uid: int | None, gid: int | None) -> dict[str, str]:
+        headers = {}
+        if mode:
+            if not (len(mode) == 4 and mode.startswith("0")):
+                raise LXDError(f"mode {mode!r} must be four octal digits with a leading zero")
+            headers[self.header("mode")] = mode
+        if uid is not None:
+            headers[self.header("uid")] = str(uid)
+        if gid is not None:
+            headers[self.header("gid")] = str(gid)
+        return headers

@@ -144,9 +144,9 @@ class ImagesAPI:
         with the operation that unpacks it once the last byte is on its disk."""
         from .operation import Operation
 
-        headers = {"Content-Type": content_type, "X-LXD-public": "1" if public else "0"}
+        headers = {"Content-Type": content_type, self.header("public"): "1" if public else "0"}
         if filename:
-            headers["X-LXD-filename"] = _header_safe(filename)
+            headers[self.header("filename")] = _header_safe(filename)
         result, _ = self.call("POST", "/1.0/images", data=body, headers=headers, timeout=UPLOAD_TIMEOUT)
         if not isinstance(result, Operation):
             raise LXDError(f"{self.label} answered an image upload without an operation")

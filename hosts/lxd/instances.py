@@ -33,9 +33,10 @@ class InstancesAPI:
         every instance's state and snapshots and costs a state query per running instance."""
         return self.get("/1.0/instances", params={"recursion": recursion}, timeout=timeout) or []
 
-    def instance(self, name: str, timeout: Any = None) -> dict:
-        """One instance with its state and snapshots (instance_get_full, in 5.0.2)."""
-        return self.get(f"/1.0/instances/{_q(name)}", params={"recursion": 1}, timeout=timeout)
+    def instance(self, name: str, timeout: Any = None, *, state: bool = True) -> dict:
+        """One instance with its state and snapshots (instance_get_full, in 5.0.2); with
+        state=False its config and devices only, which costs LXD no state query."""
+        return self.get(f"/1.0/instances/{_q(name)}", params={"recursion": int(state)}, timeout=timeout)
 
     def instance_or_none(self, name: str, timeout: Any = None) -> dict | None:
         """The full instance, or None if LXD does not know it (any other failure raises)."""
@@ -45,10 +46,6 @@ class InstancesAPI:
             if exc.error_code == 404:
                 return None
             raise
-
-    def instance_statuses(self) -> dict[str, str]:
-        """Every instance's status, without state (cheap: no per-instance gathering)."""
-        return {i["name"]: i.get("status", "") for i in self.instances(recursion=1)}
 
     def instance_state(self, name: str, timeout: Any = None) -> dict:
         return self.get(f"/1.0/instances/{_q(name)}/state", timeout=timeout)

@@ -16,7 +16,8 @@ DETAIL_ADDRESSES = 16  # addresses per interface the instance page shows
 NOT_SHOWN = "addresses_not_shown"  # what shown_network adds to a state: the count it cut
 
 
-def _count(value: Any) -> int:
+def count(value: Any) -> int:
+    """A count LXD (or our own bounding) reported, as a non-negative int."""
     try:
         return max(0, int(value or 0))
     except (TypeError, ValueError):
@@ -50,7 +51,7 @@ def global_addresses(state: dict | None, limit: int = ROW_ADDRESSES) -> tuple[li
     how many more the instance has."""
     ipv4: list[str] = []
     ipv6: list[str] = []
-    more = _count((state or {}).get(NOT_SHOWN))
+    more = count((state or {}).get(NOT_SHOWN))
     for _, _, address in _global(state):
         if len(ipv4) + len(ipv6) >= limit:
             more += 1
@@ -64,7 +65,7 @@ def shown_network(state: dict | None, limit: int = ROW_ADDRESSES) -> dict:
     shows, in LXD's shape, and the count of the rest.  What the relay copies to every
     browser's channel, however many interfaces the instance has."""
     network: dict[str, dict] = {}
-    kept, more = 0, _count((state or {}).get(NOT_SHOWN))
+    kept, more = 0, count((state or {}).get(NOT_SHOWN))
     for name, data, address in _global(state):
         if kept >= limit:
             more += 1
@@ -75,3 +76,26 @@ def shown_network(state: dict | None, limit: int = ROW_ADDRESSES) -> dict:
         entry["addresses"].append({k: address.get(k) for k in ("family", "scope", "address", "netmask")})
         kept += 1
     return {"network": network, NOT_SHOWN: more}
+
+
+INTERFACES_NOT_SHOWN = "interfaces_not_shown"  # what detail_network adds to a state: interfaces cut
+
+
+def detail_network(state: dict | None) -> dict:
+    """{"network": ..., INTERFACES_NOT_SHOWN: n}: the part of a state's network the instance
+    page shows (DETAIL_INTERFACES interfaces, DETAIL_ADDRESSES addresses each, in LXD's shape
+    with their counters; each cut interface says how many addresses it lost under NOT_SHOWN),
+    and the count of interfaces left out.  What the live model keeps for the instance page."""
+    every = interfaces(state)
+    network: dict[str, dict] = {}
+    for name, data in every[:DETAIL_INTERFACES]:
+        kept = {k: data.get(k) for k in ("type", "state", "hwaddr", "mtu", "host_name", "counters")}
+        every_address = addresses(data)
+        kept["addresses"] = [
+            {k: a.get(k) for k in ("family", "scope", "address", "netmask")}
+            for a in every_address[:DETAIL_ADDRESSES]
+        ]
+        kept[NOT_SHOWN] = count(data.get(NOT_SHOWN)) + max(0, len(every_address) - DETAIL_ADDRESSES)
+        network[name] = kept
+    more = count((state or {}).get(INTERFACES_NOT_SHOWN)) + max(0, len(every) - DETAIL_INTERFACES)
+    return {"network": network, INTERFACES_NOT_SHOWN: more}

@@ -7,7 +7,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .certs import certificate_body_base64
+from .errors import LXDAPIError
 from .operation import Operation
+from .server import ServerInfo, trust_token_fields
 
 
 def _url(fingerprint: str) -> str:
@@ -23,12 +25,13 @@ class TrustAPI:
         password: str | None = None,
         token: str | None = None,
         name: str = "lxd-dashboard",
-        use_trust_token_field: bool = False,
+        server: ServerInfo | None = None,
     ) -> None:
-        """Ask the server to trust the client certificate this connection presents."""
+        """Ask the server to trust the client certificate this connection presents; a token goes
+        in the field(s) `server` (its untrusted GET /1.0) reads it from."""
         body: dict[str, Any] = {"type": "client", "name": name}
         if token is not None:
-            body["trust_token" if use_trust_token_field else "password"] = token
+            body.update(trust_token_fields(server or ServerInfo(None, "", frozenset()), token))
         elif password is not None:
             body["password"] = password
         self.call("POST", "/1.0/certificates", json_body=body, project_scoped=False)
@@ -44,6 +47,15 @@ class TrustAPI:
 
     def certificates(self) -> list[dict]:
         return self.get("/1.0/certificates", params={"recursion": 1}, project_scoped=False) or []
+
+    def own_trust_entry(self, fingerprint: str) -> dict | None:
+        """Our own entry in the trust store (a restricted client may read it), None if absent."""
+        try:
+            return self.certificate(fingerprint)
+        except LXDAPIError as exc:
+            if exc.error_code == 404:
+                return None
+            raise
 
     def certificate(self, fingerprint: str) -> dict:
         """One trust entry: name, type, restricted, projects, certificate, fingerprint."""

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from ..domain.copy import MODES, TransferRefused, TransferSpec, plan_transfer, start_many, start_transfer
 from ..domain.policy import PolicyRefused
 from ..domain.roles import OPERATOR
+from ..domain.server_kinds import transfer_refusal
 from ..live.groups import task_message
 from ..lxd.errors import UserError
 from ..lxd.migration import root_pool
@@ -58,9 +59,14 @@ class TransferForm(forms.Form):
         label="If it is running: stop it, copy or move it, and start it again", required=False
     )
 
-    def __init__(self, *args, host_names: list[str], **kwargs):
+    def __init__(self, *args, host_names: list[str], refused: dict[str, str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["target"].choices = [(n, n) for n in host_names]
+        # A host of the other server kind stays listed (choosing it answers with the reason)
+        # but says so in the list itself.
+        refused = refused or {}
+        self.fields["target"].choices = [
+            (n, f"{n} (cannot take it: another server kind)" if n in refused else n) for n in host_names
+        ]
 
     def clean_target_name(self) -> str:
         name = self.cleaned_data["target_name"].strip()
@@ -111,7 +117,11 @@ def instance_transfer(request, host: Host, name: str):
     hosts = _hosts()
     source = host
     instance = source.client().instance(name)
+    # LXD <-> Incus: said on the page before anyone picks such a target (the host records'
+    # kinds only: no host is asked here).
+    refused = {n: r for n, h in hosts.items() if (r := transfer_refusal(source, h, ask=False))}
     context = {
+        "kind_refusals": refused,
         "host": source,
         "name": name,
         "instance": instance,
@@ -121,9 +131,9 @@ def instance_transfer(request, host: Host, name: str):
     }
     if request.method == "GET":
         initial = {"target": request.GET.get("target") or "", "action": request.GET.get("action") or "copy"}
-        form = TransferForm(initial=initial, host_names=list(hosts))
+        form = TransferForm(initial=initial, host_names=list(hosts), refused=refused)
         return render(request, "hosts/instance_transfer.html", {**context, "form": form})
-    form = TransferForm(request.POST, host_names=list(hosts))
+    form = TransferForm(request.POST, host_names=list(hosts), refused=refused)
     if not form.is_valid():
         return render(request, "hosts/instance_transfer.html", {**context, "form": form}, status=400)
     target = hosts[form.cleaned_data["target"]]

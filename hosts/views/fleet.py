@@ -1,4 +1,5 @@
-"""The fleet page (home): every instance of every host; state columns load lazily per host."""
+"""The fleet page (home): every instance of every host, from the live model (hosts/fleet/model.py)
+where it is fresh; a host asked directly gets its state columns lazily."""
 
 from __future__ import annotations
 
@@ -10,13 +11,12 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
 from ..domain.roles import OPERATOR, has_role
-from ..fleet.load import STATE_TIMEOUT, host_state_listing, load_fleet
+from ..fleet.load import STATE_TIMEOUT, host_state_rows, load_fleet
 from ..fleet.rows import (
     STATE_CELLS,
     STATE_SORTS,
     STATUS_CHOICES,
     FleetQuery,
-    InstanceRow,
     render_cell,
     render_row,
     render_rows,
@@ -57,6 +57,7 @@ def fleet(request):
         "columns": [(key, label, _sort_params(query, key)) for key, label in COLUMNS],
         "state_sort": query.sort in STATE_SORTS,
         "state_query": urlencode(query.as_params(t=load.token)),
+        "live_model": f"{load.version:.6f}" if load.version else "",
         "rows_html": mark_safe(ROWS_MARKER),  # noqa: S308 - a constant comment
     }
     partial = request.htmx and not request.htmx.boosted
@@ -85,13 +86,12 @@ def fleet_state(request, host: Host):
     """One host's state columns, as out-of-band swaps into the fleet table (lazy part)."""
     query = FleetQuery.from_params(request.GET)
     try:
-        instances = host_state_listing(host, request.GET.get("t", ""), request.user.pk)
+        rows = host_state_rows(host, request.GET.get("t", ""), request.user.pk)
     except FutureTimeout as exc:
         raise UserError(f"{host.name} gave no state within {sum(STATE_TIMEOUT):g} s", 504) from exc
     can_operate = has_role(request.user, OPERATOR)
     parts = []
-    for instance in instances:
-        row = InstanceRow.from_lxd(host.name, instance)
+    for row in rows:
         if not query.q or row.matches_text(query.q):
             if not query.status or row.status_key == query.status:
                 parts.extend(render_cell(row, cell) for cell in STATE_CELLS)

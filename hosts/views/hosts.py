@@ -158,6 +158,7 @@ def _profile_rows(host: Host, on_host: list[str]) -> list[dict]:
 @host_view()
 def host_detail(request, host: Host):
     state = probe_host(host)
+    host.record_server(state.server)
     config = config_entries((state.info or {}).get("config"), request.user)
     context = {"host": host, "state": state, "config": config}
     if state.online:
@@ -224,7 +225,7 @@ def host_config(request, host: Host):
                 with audited(request, "host.config", host=host, target=target):
                     client.patch_server_config(changes, sent_etag or etag)
             except LXDAPIError as exc:
-                form.add_error(None, f"LXD refused the change: {exc}")
+                form.add_error(None, f"{host.server_label} refused the change: {exc}")
                 status = 409 if exc.error_code == 412 else 400
             else:
                 messages.success(request, f"Configuration of {host.name} updated: {target}.")

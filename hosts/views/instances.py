@@ -21,6 +21,7 @@ from ..domain.create import CreateSpec, create_instance
 from ..domain.policy import OPERATOR_CONFIG_HELP, PolicyRefused
 from ..domain.roles import OPERATOR, has_role, may_see_secrets
 from ..fleet.detail import detail_context
+from ..fleet.model import Freshness, as_instance, config_rev, instance_model
 from ..fleet.rows import InstanceRow, render_row
 from ..lxd import LXDError
 from ..lxd.config import redact_lxc_environment
@@ -36,24 +37,73 @@ from .instance_forms import ActionForm, BulkForm, InstanceCreateForm
 ACTION_TIMEOUT = (0.5, 10.0)
 
 
+DETAIL_PARTS = {
+    "": None,
+    "live": "hosts/instance_detail.html#live",
+    "config": "hosts/instance_detail.html#settings",
+}
+
+
+CONFIG_KEYS = ("config", "expanded_config", "devices", "expanded_devices")
+
+
+def _modelled(host: Host, name: str) -> tuple[Freshness, tuple[dict, dict] | None]:
+    """The host's model freshness, and (instance, detail) from it if it is fresh and knows
+    the instance."""
+    found, row = instance_model(host, name)
+    return found, (as_instance(*row), row[1]) if row else None
+
+
+def _model_note(host: Host, found: Freshness) -> str:
+    age = f", last confirmed {found.age:.0f} s ago" if found.age is not None else ""
+    return f"The live model of {host.name} is not in use ({found.why_stale}{age}): shown as {host.name} answered now."
+
+
 @require_safe
 @host_view(name=INSTANCE)
 def instance_detail(request, host: Host, name: str):
+    """The instance page.  State, network and snapshots come from the live model when it is
+    fresh (the "live" part, reloaded when a push changes the row); the configuration, asked of
+    LXD without state (no state query), reloads only when the model's revision of it changes
+    (the "config" part).  A stale model: everything is asked of LXD, as it answers now."""
+    part = request.GET.get("part", "")
+    if part not in DETAIL_PARTS:
+        raise UserError("part must be live or config", 400)
     client = host.client(timeout=ACTION_TIMEOUT)
-    instance = client.instance(name)
-    logs = client.instance_logs(name)
-    context = detail_context(host, instance, logs, request.user)
+    found, modelled = _modelled(host, name)
+    rev = ""
+    if part == "config" or (modelled is not None and not part):
+        plain = client.instance(name, state=False)  # config and devices: no state query
+    if modelled is not None:
+        instance, detail = modelled
+        rev = detail.get("rev", "")
+        if part != "live":
+            instance = {**instance, **{k: plain.get(k) for k in CONFIG_KEYS}}
+    elif part == "config":
+        instance = plain
+    else:
+        instance = plain = client.instance(name)
+        rev = config_rev(instance)
+    context = detail_context(host, instance, client.instance_logs(name) if not part else [], request.user)
+    context["rev"] = rev if part != "config" else ""
+    context["config_rev"] = config_rev(plain) if part != "live" else ""
+    context["model_note"] = "" if modelled is not None else _model_note(host, found)
+    if part:
+        return render(request, DETAIL_PARTS[part], context)
     context["row_html"] = mark_safe(render_row(context["row"], can_operate=has_role(request.user, OPERATOR)))  # noqa: S308
     # A shell is root in the instance: operators and admins only (the socket checks again).
     context["terminal"] = terminal.offer(client, instance) if has_role(request.user, OPERATOR) else None
+    context["live_model"] = f"{found.version:.6f}" if modelled is not None else ""
     return render(request, "hosts/instance_detail.html", context)
 
 
 @require_safe
 @host_view(name=INSTANCE)
 def instance_row(request, host: Host, name: str):
-    """The row as LXD describes the instance now (Cancel in an inline form uses it)."""
-    instance = host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
+    """The row as the live model (when fresh) or LXD describes the instance now (Cancel in
+    an inline form uses it)."""
+    _, modelled = _modelled(host, name)
+    instance = modelled[0] if modelled else host.client(timeout=ACTION_TIMEOUT).instance_or_none(name)
     if instance is None:
         gone = f"{name} no longer exists on {host.name}"
         row = InstanceRow(host.name, name, status="unknown", gone=True, outcome=gone, outcome_ok=False)

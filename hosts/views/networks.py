@@ -134,7 +134,7 @@ def network_create(request, host: Host):
         form.add_error("ipv4_address" if exc.subnet.version == 4 else "ipv6_address", str(exc))
         return _list_page(request, host, form, status=409)
     except LXDAPIError as exc:
-        form.add_error(None, f"LXD refused: {exc}")
+        form.add_error(None, f"{host.server_label} refused: {exc}")
         return _list_page(request, host, form, status=exc.http_status)
     nat = "on" if form.cleaned_data["ipv4_nat"] else "off"
     messages.success(
@@ -181,7 +181,7 @@ def network_edit(request, host: Host, network: str):
         form.add_error("config", str(exc))
         return _detail_page(request, host, network, form, status=409)
     except LXDAPIError as exc:
-        form.add_error(None, f"LXD refused: {exc}")
+        form.add_error(None, f"{host.server_label} refused: {exc}")
         return _detail_page(
             request, host, network, form, status=409 if exc.error_code == 412 else exc.http_status
         )

@@ -1,5 +1,7 @@
-"""Operations, per host and fleet-wide: list (the seed's GET /1.0/operations), cancel where LXD
-allows it, wait (the seed's /wait).  An operation reaches a template only as the one message
+"""Operations, per host and fleet-wide: list, cancel where LXD allows it, wait (the seed's /wait).
+The list comes from the task log, which the relay keeps from every host's events, for hosts
+whose live model is fresh (no LXD call); other hosts are asked as the seed did (GET
+/1.0/operations), and the page says why.  An operation reaches a template only as the one message
 shape the live path and the task log use (live/groups.py operation_message): never its
 metadata, which holds exec and token secrets.  The page is live: the task log's pushes
 update its rows (no polling)."""
@@ -13,9 +15,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST, require_safe
 
+from ..domain import tasklog
 from ..domain.audit import audited
 from ..domain.roles import OPERATOR, has_role
+from ..fleet.model import freshness
 from ..live.fragments import op_context
+from ..live.groups import task_message
 from ..live.operations import OpState
 from ..lxd import LXDAPIError, LXDError, Operation
 from ..lxd.errors import UserError
@@ -46,10 +51,21 @@ def operation_list(request):
     selected = request.GET.get("host", "")
     if selected:
         hosts = [h for h in hosts if h.name == selected]
+    found = freshness(hosts)
+    live = [h for h in hosts if found[h.pk].fresh]
+    logged: dict[str, list[dict]] = {h.name: [] for h in live}
+    for task in tasklog.current(logged):
+        logged[task.host_name].append(op_context(task_message(task)))
+    asked = dict(parallel_clients([h for h in hosts if not found[h.pk].fresh], _listing))
     groups = []
-    for host, (ops, error) in parallel_clients(hosts, _listing):
-        ops = sorted(ops, key=lambda op: (op.is_final, op.created_at), reverse=False)
-        groups.append({"host": host, "rows": [_row(host.name, op) for op in ops], "error": error})
+    for host in hosts:
+        if host in asked:
+            ops, error = asked[host]
+            ops = sorted(ops, key=lambda op: (op.is_final, op.created_at))
+            rows, note = [_row(host.name, op) for op in ops], found[host.pk].why_stale
+        else:
+            rows, error, note = logged[host.name], None, ""
+        groups.append({"host": host, "rows": rows, "error": error, "note": note})
     recent = AuditEntry.objects.exclude(operation_id="")
     if selected:
         recent = recent.filter(host_name=selected)
@@ -91,7 +107,9 @@ def operation_cancel(request, host: Host, op_id: str):
             client.cancel_operation(op_id)
     except LXDError as exc:
         row = _current(host, client, op_id)
-        return _op_response(request, host, row, f"LXD refused to cancel: {exc}", exc.http_status)
+        return _op_response(
+            request, host, row, f"{host.server_label} refused to cancel: {exc}", exc.http_status
+        )
     if not request.htmx:
         messages.success(request, f"Operation {op_id} on {host.name} cancelled.")
         return redirect(reverse("operation-list") + f"?host={host.name}")

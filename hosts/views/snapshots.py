@@ -148,7 +148,7 @@ def snapshot_restore(request, host: Host, name: str, snap: str):
         took = entry.follow(client, client.restore_snapshot(name, snap))
     after = client.instance_brief(name)["status"]
     if before == "Running":
-        how = f"LXD stopped {name}, restored it and started it again; it is now {after}."
+        how = f"{host.server_label} stopped {name}, restored it and started it again; it is now {after}."
     else:
         how = f"{name} is {after}."
     return _done(request, host, name, f"Restored snapshot {snap} in {took:.1f} s. {how}")

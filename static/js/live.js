@@ -25,7 +25,7 @@
     if (event.target && event.target.id === "live-resync") htmx.trigger(document.body, "live:resync");
   });
   // An instance page shows its fleet row (#instance-summary): when a push changes that row,
-  // the page's details reload ("live:instance"), once for a burst of pushes.
+  // the page's live part reloads from the model ("live:instance"), once for a burst of pushes.
   var pendingInstance = null;
   document.addEventListener("htmx:oobAfterSwap", function (event) {
     var summary = document.getElementById("instance-summary");
@@ -38,6 +38,20 @@
       pendingInstance = null;
       htmx.trigger(document.body, "live:instance");
     }, 50);
+  });
+  // The instance page's live part came back from the model with a new revision of the
+  // configuration (and not the one the page shows): the configuration reloads, from LXD.
+  var liveRev = null;
+  document.addEventListener("DOMContentLoaded", function () {
+    var live = document.getElementById("instance-live");
+    if (live) liveRev = live.dataset.rev || "";
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = document.getElementById("instance-live");
+    var settings = document.getElementById("instance-settings");
+    if (!live || !settings || live.dataset.rev === liveRev) return;
+    liveRev = live.dataset.rev;
+    if (liveRev && liveRev !== settings.dataset.rev) htmx.trigger(document.body, "live:instance-config");
   });
   // A pushed row replaces the whole row; keep what the person is doing in it: an open
   // inline confirmation (delete?), or the outcome of their last action (LXD's error text),

@@ -19,6 +19,8 @@ Waits (support/waits.py): on conditions, never on the clock
     await relay_synced(host, relay=None); operation_forgotten(daemon, operation_id)
 HTML (support/html.py): cell(html, dom_id), loader_urls(html), form_fields(page, form_id)
 The live path (support/channels.py): fresh_channel_layer(), Inbox, ListenerLog, tcp_local_ports
+LXD's own count (support/lxd_requests.py): RequestLog(daemon) (every API request the daemon logs),
+    .settled(), .mark(), .since(mark)
 """
 
 from tests.support.channels import Inbox, ListenerLog, fresh_channel_layer, tcp_local_ports
@@ -43,12 +45,14 @@ from tests.support.instances import (
     status_of,
     sweep_leftovers,
 )
+from tests.support.lxd_requests import RequestLog
 from tests.support.users import PASSWORD, logged_in, make_user
 from tests.support.waits import operation_forgotten, relay_synced, wait_until, wait_until_async
 
 __all__ = [
     "PASSWORD",
     "PREFIX",
+    "RequestLog",
     "DashboardSession",
     "Inbox",
     "Instances",

@@ -103,12 +103,18 @@ def sweep_leftovers(daemons) -> list[str]:
 
 
 def push(daemon: LabDaemon, name: str, path: str, data: bytes, **headers) -> None:
-    response = daemon.admin().request(
+    """`headers` by their short names (mode="0640", uid="0"), sent as the daemon names them
+    (X-LXD-mode, X-Incus-mode)."""
+    admin = daemon.admin()
+    response = admin.request(
         "POST",
         f"/1.0/instances/{name}/files",
         params={"path": path},
         data=data,
-        headers={"Content-Type": "application/octet-stream", **headers},
+        headers={
+            "Content-Type": "application/octet-stream",
+            **{admin.header(k): v for k, v in headers.items()},
+        },
     )
     assert response.status_code == 200, response.text
 
@@ -119,15 +125,22 @@ def pull(daemon: LabDaemon, name: str, path: str) -> bytes | None:
 
 
 def head(daemon: LabDaemon, name: str, path: str) -> dict | None:
-    """The X-LXD-* headers of a path (mode, uid, gid, type), None if it does not exist."""
-    response = daemon.admin().request("HEAD", f"/1.0/instances/{name}/files", params={"path": path})
+    """The path's metadata headers by their short names (mode, uid, gid, type), LXD's or
+    Incus'; None if it does not exist."""
+    admin = daemon.admin()
+    response = admin.request("HEAD", f"/1.0/instances/{name}/files", params={"path": path})
     if response.status_code == 404:
         return None
-    return {k.lower(): v for k, v in response.headers.items() if k.lower().startswith("x-lxd-")}
+    prefix = admin.kind.header_prefix.lower()
+    return {k.lower()[len(prefix) :]: v for k, v in response.headers.items() if k.lower().startswith(prefix)}
 
 
 def mkdir(daemon: LabDaemon, name: str, path: str) -> None:
-    response = daemon.admin().request(
-        "POST", f"/1.0/instances/{name}/files", params={"path": path}, headers={"X-LXD-type": "directory"}
+    admin = daemon.admin()
+    response = admin.request(
+        "POST",
+        f"/1.0/instances/{name}/files",
+        params={"path": path},
+        headers={admin.header("type"): "directory"},
     )
     assert response.status_code == 200, response.text

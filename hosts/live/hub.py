@@ -98,7 +98,11 @@ class Hub:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self.channel = await self.layer.new_channel("hub.")
+        # The default prefix, as every consumer's channel has: channels-redis receives all of
+        # a process's channels that share a prefix with one blocking pop, but a channel with
+        # another prefix waits for that pop to time out (5 s) whenever a consumer's receive
+        # holds the process's receive lock (every change reached the pages 5 s late).
+        self.channel = await self.layer.new_channel()
         await self.layer.group_add(groups.HOSTS, self.channel)
         await self.layer.group_add(groups.AUTH, self.channel)
         names = await in_thread(lambda: list(Host.objects.values_list("name", flat=True)))

@@ -1,9 +1,10 @@
 """`manage.py relay`: the events relay as its own process.
 
-Run it once per deployment when the channel layer is cross-process (REDIS_URL set, which
-makes DASHBOARD_RELAY "external"): every web worker then shares one upstream events
-connection per host.  SIGTERM or SIGINT stops it cleanly (host tasks cancelled and awaited,
-the task log flushed).
+Run it when the channel layer is cross-process (REDIS_URL set, which makes DASHBOARD_RELAY
+"external"): every web worker then shares one upstream events connection per host.  Run two
+(on two machines) for failover: only the one holding the deployment's lock relays, the other
+stands by and takes over when it dies (hosts/live/leader.py).  SIGTERM or SIGINT stops it
+cleanly (host tasks cancelled and awaited, the task log flushed, the lock released).
 """
 
 import asyncio
@@ -13,6 +14,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from ...live.leader import lead
 from ...live.relay import Relay
 
 
@@ -37,8 +39,9 @@ class Command(BaseCommand):
         self.stdout.write("relay stopped")
 
     async def _run(self, hosts_poll: float) -> None:
-        relay = Relay(hosts_poll=hosts_poll)
-        task = asyncio.get_running_loop().create_task(relay.run(), name="relay")
+        task = asyncio.get_running_loop().create_task(
+            lead(lambda: Relay(hosts_poll=hosts_poll).run(), say=self._say), name="relay-leader"
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
@@ -46,3 +49,7 @@ class Command(BaseCommand):
         self.stdout.flush()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+    def _say(self, line: str) -> None:
+        self.stdout.write(line)
+        self.stdout.flush()

@@ -192,6 +192,18 @@ class ScaleDeployment:
                 active.append(relay)
         return active
 
+    def wait_until_relaying(self, timeout: float = 30) -> Process:
+        """The active relay, once it has opened the events stream of every host (its log)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for relay in self.active_relays():
+                since = relay.output().rsplit("relay: active", 1)[-1]
+                if all(f"{host}: events stream open" in since for host in ("lab1", "lab2")):
+                    return relay
+            time.sleep(0.05)
+        logs = "\n".join(f"--- {r.name}\n{r.output()[-2000:]}" for r in self.relays)
+        raise AssertionError(f"no relay relaying within {timeout} s:\n{logs}")
+
     def stop(self) -> None:
         for process in [*self.webs, *self.relays]:
             process.stop()
@@ -200,3 +212,48 @@ class ScaleDeployment:
                 conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
         except psycopg.Error:
             pass  # PostgreSQL itself is down (a fault test failed half-way): the next run's name differs
+
+
+# -- browser-like clients ---------------------------------------------------------------------
+
+
+def login_cookie(url: str, username: str = "admin", password: str = PASSWORD) -> str:
+    from tests.live_client import DashboardSession
+
+    session = DashboardSession(url, username, password)
+    return "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
+
+
+async def live_socket(web: Process, cookie: str, query: str = "topics=instances,operations&host=lab1"):
+    from websockets.asyncio.client import connect
+
+    return await connect(
+        f"ws://127.0.0.1:{web.port}/ws/live/?{query}",
+        additional_headers={"Cookie": cookie, "Origin": web.url},
+        proxy=None,
+        max_size=None,
+    )
+
+
+async def frame_matching(ws, predicate, timeout: float = 15.0, what: str = "a frame") -> str:
+    """The first frame from now on that matches (earlier frames are read and dropped)."""
+    import asyncio
+
+    async def read():
+        async for frame in ws:
+            if predicate(frame):
+                return frame
+        raise AssertionError(f"the socket closed ({ws.close_code}) before {what}")
+
+    try:
+        return await asyncio.wait_for(read(), timeout)
+    except TimeoutError:
+        raise AssertionError(f"no {what} within {timeout} s") from None
+
+
+def status_cell(host: str, name: str, status: str):
+    """A predicate: a pushed status cell saying `status` for the instance."""
+    pattern = re.compile(
+        rf'id="instance-{host}-{re.escape(name)}-status"[^>]*>\s*<span class="badge status-\w+">{status}<'
+    )
+    return lambda frame: bool(pattern.search(frame))

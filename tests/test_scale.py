@@ -1,0 +1,97 @@
+"""The scale-out mode, as deployed (tests/scale.py): PostgreSQL, Redis, two daphne processes and
+two `manage.py relay`, each its own process, on the real lab daemons."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import psycopg
+import pytest
+
+from tests.live import ListenerLog, tcp_local_ports
+from tests.scale import frame_matching, live_socket, login_cookie, status_cell
+
+
+@pytest.fixture
+def container(lab):
+    name = f"sc-{uuid.uuid4().hex[:6]}"
+    lab.d1.lxc("init", "busybox", name)
+    yield name
+    lab.d1.lxc("delete", "--force", name, check=False)
+
+
+def tasks_of(scale, operation_ids: list[str]) -> list[tuple[str, str]]:
+    with psycopg.connect(scale.database_url) as conn:
+        rows = conn.execute(
+            "SELECT operation_id, status FROM hosts_task WHERE host_name = 'lab1' AND operation_id = ANY(%s)",
+            [operation_ids],
+        ).fetchall()
+    return sorted(rows)
+
+
+async def final_tasks(scale, operation_ids: list[str]) -> list[tuple[str, str]]:
+    """The task log's rows for these operations once each has its outcome (the relay writes
+    in batches), or what it has after 10 s."""
+    for _ in range(100):
+        rows = tasks_of(scale, operation_ids)
+        if len(rows) == len(operation_ids) and all(status != "running" for _, status in rows):
+            break
+        await asyncio.sleep(0.1)
+    return rows
+
+
+async def test_one_relay_relays_with_one_events_connection_per_host(scale, lab):
+    active = await asyncio.to_thread(scale.wait_until_relaying)
+    assert [r.name for r in scale.active_relays()] == [active.name]
+    d2_port = int(lab.d2.url.rsplit(":", 1)[1])
+    async with ListenerLog(lab.d2.socket) as listeners:
+        await asyncio.sleep(0.5)  # the log stream reports listeners opened from here on only
+        # ... so make every relay's connection new: restart the active one's hosts by killing
+        # it; the standby connects afresh
+        active.kill()
+        relay = await asyncio.to_thread(scale.wait_until_relaying)
+        ports = {p: tcp_local_ports(p.pid, d2_port) for p in scale.relays if p.alive()}
+        per_relay = {
+            p.name: [
+                r
+                for r in listeners.open_from(lambda r: r.startswith("127.0.0.1:"))
+                if int(r.rsplit(":", 1)[1]) in local
+            ]
+            for p, local in ports.items()
+        }
+    scale.relay()  # a standby again, for the tests after this one
+    assert {name: len(found) for name, found in per_relay.items()} == {
+        p.name: (1 if p is relay else 0) for p in ports
+    }
+
+
+async def test_a_killed_relay_is_replaced_and_no_operation_goes_unrecorded(scale, lab, container):
+    web = scale.webs[1]
+    ws = await live_socket(web, await asyncio.to_thread(login_cookie, web.url))
+    try:
+        active = await asyncio.to_thread(scale.wait_until_relaying)
+        admin = lab.d1.admin()
+        active.kill()
+        # Operations while no relay watches: they are over before the standby connects.
+        made = []
+        for action in ("start", "stop"):
+            op = await asyncio.to_thread(admin.change_state, container, action, force=True)
+            made.append(op.id)
+            await asyncio.to_thread(admin.wait, op)
+        standby = await asyncio.to_thread(scale.wait_until_relaying)
+        assert standby is not active
+        # The new relay found both in LXD's list (kept 5 s after the end) and recorded them.
+        assert await final_tasks(scale, made) == sorted((op_id, "success") for op_id in made)
+        # ... and pages hear from it.
+        op = await asyncio.to_thread(admin.change_state, container, "start")
+        await frame_matching(
+            ws, status_cell("lab1", container, "Running"), what="the start from the new relay"
+        )
+        await asyncio.to_thread(admin.wait, op)
+        made.append(op.id)
+        assert await final_tasks(scale, made) == sorted((op_id, "success") for op_id in made)
+    finally:
+        await ws.close()
+        if len([r for r in scale.relays if r.alive()]) < 2:
+            scale.relay()

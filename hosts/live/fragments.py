@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import TypeVar
 
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -30,12 +31,13 @@ from ..models import Host, Task
 
 # -- one render per message per process --------------------------------------------------------
 
-_cache: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], object] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 512
+T = TypeVar("T")
 
 
-def cached(message: dict, kind: str, build: Callable[[], list[str]]) -> list[str]:
+def cached(message: dict, kind: str, build: Callable[[], T]) -> T:
     seq = message.get("seq")
     if not seq:
         return build()

@@ -192,13 +192,13 @@ class ScaleDeployment:
                 active.append(relay)
         return active
 
-    def wait_until_relaying(self, timeout: float = 30) -> Process:
+    def wait_until_relaying(self, timeout: float = 30, hosts: tuple[str, ...] = ("lab1", "lab2")) -> Process:
         """The active relay, once it has opened the events stream of every host (its log)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for relay in self.active_relays():
                 since = relay.output().rsplit("relay: active", 1)[-1]
-                if all(f"{host}: events stream open" in since for host in ("lab1", "lab2")):
+                if all(f"{host}: events stream open" in since for host in hosts):
                     return relay
             time.sleep(0.05)
         logs = "\n".join(f"--- {r.name}\n{r.output()[-2000:]}" for r in self.relays)

@@ -95,3 +95,25 @@ async def test_a_killed_relay_is_replaced_and_no_operation_goes_unrecorded(scale
         await ws.close()
         if len([r for r in scale.relays if r.alive()]) < 2:
             scale.relay()
+
+
+async def test_every_socket_on_either_web_process_gets_the_same_bytes(scale, lab, container):
+    """Three sockets on web1, two on web2 (one login): an `lxc start` reaches all five as the
+    same status cell, byte for byte (each web process renders it once for all its sockets)."""
+    await asyncio.to_thread(scale.wait_until_relaying)
+    cookies = [await asyncio.to_thread(login_cookie, web.url) for web in scale.webs[:2]]
+    sockets = [await live_socket(scale.webs[0], cookies[0]) for _ in range(3)]
+    sockets += [await live_socket(scale.webs[1], cookies[1]) for _ in range(2)]
+    try:
+        await asyncio.to_thread(lab.d1.lxc, "start", container)
+        cells = await asyncio.gather(
+            *(
+                frame_matching(ws, status_cell("lab1", container, "Running"), what="the start")
+                for ws in sockets
+            )
+        )
+        assert len(set(cells)) == 1, cells
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await asyncio.to_thread(lab.d1.lxc, "stop", "--force", container, check=False)

@@ -257,3 +257,19 @@ def status_cell(host: str, name: str, status: str):
         rf'id="instance-{host}-{re.escape(name)}-status"[^>]*>\s*<span class="badge status-\w+">{status}<'
     )
     return lambda frame: bool(pattern.search(frame))
+
+
+def redis_down(lab: Lab) -> None:
+    """Shut the lab's Redis down as a crash would leave it: nothing saved (bin/lab runs it
+    with no persistence, so it comes back empty: no channels, no group memberships)."""
+    port = lab.env["LAB_REDIS_PORT"]
+    subprocess.run(
+        ["redis-cli", "-h", "127.0.0.1", "-p", port, "shutdown", "nosave"], capture_output=True, timeout=30
+    )
+
+
+def redis_up() -> None:
+    """bin/lab up starts what is not running (LAB_ID from the environment, as the lab fixture)."""
+    out = subprocess.run([str(ROOT / "bin" / "lab"), "up", "3"], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"bin/lab up failed:\n{out.stderr}")

@@ -117,3 +117,37 @@ async def test_every_socket_on_either_web_process_gets_the_same_bytes(scale, lab
         for ws in sockets:
             await ws.close()
         await asyncio.to_thread(lab.d1.lxc, "stop", "--force", container, check=False)
+
+
+async def test_a_redis_restart_interrupts_live_pages_and_they_catch_up_without_reconnecting(
+    scale, lab, container
+):
+    """Redis restarted (empty: no groups): the pages of both web processes say live updates
+    are interrupted, then refresh their tables (live-resync) and get changes again on the same
+    sockets; still one relay relays."""
+    from tests.scale import redis_down, redis_up
+
+    await asyncio.to_thread(scale.wait_until_relaying)
+    cookies = [await asyncio.to_thread(login_cookie, web.url) for web in scale.webs[:2]]
+    sockets = [await live_socket(web, cookie) for web, cookie in zip(scale.webs, cookies, strict=False)]
+    try:
+        try:
+            await asyncio.to_thread(redis_down, lab)
+            for ws in sockets:
+                await frame_matching(
+                    ws, lambda f: "Live updates are interrupted" in f, timeout=30, what="the notice"
+                )
+        finally:
+            await asyncio.to_thread(redis_up)
+        for ws in sockets:
+            await frame_matching(ws, lambda f: 'id="live-resync"' in f, timeout=30, what="the catch-up")
+        await asyncio.to_thread(lab.d1.lxc, "start", container)
+        for ws in sockets:
+            await frame_matching(
+                ws, status_cell("lab1", container, "Running"), what="the start after Redis came back"
+            )
+        assert len(scale.active_relays()) == 1
+    finally:
+        for ws in sockets:
+            await ws.close()
+        await asyncio.to_thread(lab.d1.lxc, "stop", "--force", container, check=False)

@@ -37,9 +37,7 @@ from .socket_auth import LoginBound
 log = logging.getLogger(__name__)
 
 TOPICS = {"hosts", "instances", "operations", "tasks"}
-# Close codes the htmx ws extension reconnects after (with backoff): the hub lost messages /
-# is offline for a moment.
-SERVICE_RESTART, TRY_AGAIN_LATER = 1012, 1013
+INTERRUPTED = "Live updates are interrupted: the dashboard will catch up when they are back."
 
 
 @dataclass
@@ -113,6 +111,10 @@ def frames_for(message: dict, audience: Hashable) -> list[str]:
         return fragments.instance_state(message, audience[1])
     if kind == "removed":
         return fragments.operation_removed(message["host"], message["id"])
+    if kind == "interrupted":
+        return fragments.live_error(INTERRUPTED)
+    if kind == "resumed":
+        return fragments.live_cleared() + fragments.live_resync()
     if kind == "op":
         _, op_first, task = audience
         frames: list[str] = []
@@ -164,11 +166,6 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         # Subscribed before accepting, so nothing sent after the page sees "open" is missed
         # (it waits in the mailbox until the page has its initial state).
         self.hub = await ensure_hub()
-        if not self.hub.online:
-            await self.accept()
-            await self._send(fragments.live_error("Live updates are unavailable for a moment: reconnecting."))
-            await self.close(code=TRY_AGAIN_LATER)
-            return
         relay.ensure_embedded()
         self.hub.subscribers.add(self)
         await self.accept()
@@ -198,7 +195,7 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
 
     async def send_initial(self) -> None:
         """What the page may have missed: after a reconnect, or between render and open."""
-        frames: list[str] = []
+        frames: list[str] = [] if self.hub.online else fragments.live_error(INTERRUPTED)
         if "hosts" in self.watch.topics:
             for name, status, detail in await _db(_host_states)():
                 if self.watch.wants_host(name):
@@ -215,12 +212,6 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
             self.hub.subscribers.discard(self)
         await self._send(fragments.live_error(message))
         await self.close(code=code)
-
-    def hub_lost(self) -> None:
-        self._close_soon(SERVICE_RESTART, "Live updates were interrupted: reconnecting.")
-
-    def _close_soon(self, code: int, text: str) -> None:
-        self.timers[("close", "")] = asyncio.get_running_loop().create_task(self.revoked(code, text))
 
     async def role_changed(self, role: str) -> None:
         self.can_operate = RANK[role] >= RANK[OPERATOR]
@@ -256,6 +247,8 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
 
     def _wants(self, message: dict) -> bool:
         kind, host = message.get("type"), message.get("host", "")
+        if kind in (groups.LIVE_INTERRUPTED, groups.LIVE_RESUMED):
+            return True
         if not self.watch.wants_host(host):
             return False
         if kind == groups.HOST_STATUS:
@@ -272,6 +265,10 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         if not self._wants(message):
             return None
         kind = message["type"]
+        if kind == groups.LIVE_INTERRUPTED:
+            return ("interrupted",)
+        if kind == groups.LIVE_RESUMED:
+            return ("resumed",)
         if kind == groups.HOST_STATUS:
             return ("host",)
         if kind == groups.INSTANCE_STATUS:

@@ -182,6 +182,11 @@ def live_error(text: str) -> list[str]:
     return [format_html('<div id="live-error" class="error" hx-swap-oob="true">{}</div>', text)]
 
 
+def live_cleared() -> list[str]:
+    """The live error is over (as the page renders it: empty)."""
+    return ['<div id="live-error" hx-swap-oob="true"></div>']
+
+
 def live_resync() -> list[str]:
     """Tells the page (static/js/live.js) to refresh its tables over HTTP."""
     return [f'<div id="live-resync" hidden hx-swap-oob="true" data-at="{time.time():.3f}"></div>']

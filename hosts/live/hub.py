@@ -17,9 +17,9 @@ stopped reading) keeps them in its mailbox, which holds only the latest message 
 (an instance's status, an instance's row, an operation): it skips what is already superseded
 and never loses the current state.
 
-If the channel layer fails (Redis restarted), the hub's live sockets are closed with 1012:
-their pages reconnect (static/js/live.js) and catch up over HTTP once the hub is back, since
-what the relay published meanwhile is lost.
+If the channel layer fails (Redis restarted), the pages say so, and once the hub hears the
+layer again they refresh their tables over HTTP (static/js/live.js), since what the relay
+published meanwhile is lost.
 """
 
 from __future__ import annotations
@@ -91,9 +91,6 @@ class Subscriber(Protocol):
 
     def push(self, push: Push) -> None: ...
 
-    def hub_lost(self) -> None:
-        """The hub missed messages (the channel layer failed): close, so the page catches up."""
-
 
 class LoginWatcher(Protocol):
     def login_message(self, message: dict) -> None: ...
@@ -121,7 +118,7 @@ class Hub:
         self.task: asyncio.Task | None = None
         self.renewer: asyncio.Task | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.online = False  # False while the channel layer is failing: sockets are refused
+        self.online = False  # False while the channel layer is failing
         self.removals: dict[tuple[str, str], asyncio.TimerHandle] = {}
 
     async def start(self) -> None:
@@ -220,10 +217,12 @@ class Hub:
         self.fan_out(groups.operation_removed(*key))
 
     async def _recover(self) -> None:
-        """Offline until the layer answers again; every live socket is closed twice: now (its
-        page shows it is offline) and once back (what it got meanwhile may be stale)."""
+        """Until the layer answers again, pages say live updates are interrupted; then every
+        page refreshes its tables over HTTP (what the relay published meanwhile is lost, and
+        a restarted Redis forgot the hub's groups, joined again here).  The sockets stay open:
+        closing a thousand at once would bring them all back at once."""
         self.online = False
-        self._drop_subscribers()
+        self.fan_out(groups.live_notice(groups.LIVE_INTERRUPTED))
         while True:
             await asyncio.sleep(RETRY_SECONDS)
             try:
@@ -232,17 +231,9 @@ class Hub:
                 log.info("live updates: the channel layer still fails (%r)", exc)
                 continue
             break
-        self._drop_subscribers()
         self.online = True
         log.warning("live updates: the channel layer answers again")
-
-    def _drop_subscribers(self) -> None:
-        for subscriber in list(self.subscribers):
-            self.subscribers.discard(subscriber)
-            try:
-                subscriber.hub_lost()
-            except Exception:
-                log.exception("could not close a browser socket")
+        self.fan_out(groups.live_notice(groups.LIVE_RESUMED))
 
     async def watching_since(self, host: str, patience: float) -> float | None:
         """When the relay started watching `host`, once it has caught up with it; waits up to

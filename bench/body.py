@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 from bench.files import PeakRSS  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
 from tests.raw_http import post_body  # noqa: E402
+from tests.support import LiveDashboard  # noqa: E402
 
 MiB = 1024 * 1024
 TARGET_RSS_MIB = 10

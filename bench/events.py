@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hosts.lxd import LXDClient  # noqa: E402
-from tests.live import ListenerLog, tcp_local_ports  # noqa: E402
+from tests.support import ListenerLog, tcp_local_ports  # noqa: E402
 
 # The first push for a lifecycle event: the fleet's status cell alone (the second push, the
 # whole row, comes after an LXD call and is not what we time; its cells carry no hx-swap-oob).

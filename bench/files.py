@@ -34,9 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.files_helpers import container, login, ws_upload  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import LiveDashboard, an_instance, ws_upload  # noqa: E402
 
 MiB = 1024 * 1024
 HOST = "benchlab"
@@ -111,7 +110,7 @@ def main() -> int:
 
     lab = start_lab(2)
     admin = lab.d1.admin()
-    with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp, container(lab.d1) as name:
+    with tempfile.TemporaryDirectory(prefix="bench-files-") as tmp, an_instance(lab.d1) as name:
         tmp = Path(tmp)
         source = tmp / "source.bin"
         with open(source, "wb") as fh:
@@ -126,7 +125,7 @@ def main() -> int:
         server.start()
         try:
             server.manage("addhost", HOST, lab.d1.socket)
-            session = login(server.url, server.username, server.password)
+            session = server.login()
             base = f"{server.url}/hosts/{HOST}/instances/{name}/files"
             pid = server.proc.pid
 
@@ -152,7 +151,7 @@ def main() -> int:
 
             def dash_ws_up():
                 reply = ws_upload(
-                    server.url, session, HOST, name, "/root/ws.bin", file_chunks(source), size, overwrite=True
+                    session, HOST, name, "/root/ws.bin", file_chunks(source), size, overwrite=True
                 )
                 assert reply["type"] == "done", reply
 
@@ -166,10 +165,7 @@ def main() -> int:
             # warm up every path once (imports, connection pools, first page renders)
             direct_up()
             session.get(f"{base}/download/?path=/etc/hosts", timeout=30)
-            assert (
-                ws_upload(server.url, session, HOST, name, "/root/warm", [b"x" * 1000], 1000)["type"]
-                == "done"
-            )
+            assert ws_upload(session, HOST, name, "/root/warm", [b"x" * 1000], 1000)["type"] == "done"
             session.put(f"{base}/upload/?path=/root/warm2", data=b"x" * 1000, timeout=30)
 
             # Each dashboard transfer is timed right after the same transfer done directly, and the

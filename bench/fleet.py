@@ -43,8 +43,8 @@ from hosts.lxd import (  # noqa: E402
     TLSIdentity,  # noqa: E402
 )
 from hosts.lxd.certs import generate_client_certificate  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import LiveDashboard  # noqa: E402
 
 PREFIX = "fbench-"
 PER_HOST, RUNNING = 50, 20

@@ -31,10 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.files import PeakRSS, timed  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.files_helpers import login  # noqa: E402
 from tests.images_helpers import build_image, forget_image, sha256_of, ws_import  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import DashboardSession, LiveDashboard  # noqa: E402
 
 MiB = 1024 * 1024
 SOURCE, TARGET = "benchsrc", "benchdst"
@@ -81,7 +80,7 @@ def run(args, lab, tmp: Path, image: Path, fingerprint: str):
     try:
         server.manage("addhost", TARGET, d1.socket)
         server.manage("addhost", SOURCE, d2.url, "--token", d2.trust_token("bench-dashboard"))
-        session = login(server.url, server.username, server.password)
+        session = DashboardSession(server.url, server.username, server.password)
         pid = server.proc.pid
 
         def dashboard_copy():

@@ -29,8 +29,7 @@ from websockets.exceptions import ConnectionClosed
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.live_client import DashboardSession, create_users, form_fields  # noqa: E402
+from tests.support import DashboardSession, LiveDashboard, form_fields  # noqa: E402
 
 PASSWORD = "bench-socket-auth-1"
 
@@ -60,7 +59,7 @@ async def open_sockets(
     opened: list[Socket] = []
     for i in range(count):
         user = names[i % len(names)]
-        cookie = "; ".join(f"{k}={v}" for k, v in sessions[user].http.cookies.items())
+        cookie = sessions[user].cookie_header()
         ws = await connect(
             server.url.replace("http://", "ws://") + "/ws/live/?topics=hosts",
             additional_headers={"Cookie": cookie, "Origin": server.url},
@@ -84,8 +83,8 @@ async def main(args) -> None:
     server.start()
     try:
         users = [f"bench{i}" for i in range(args.users)]
-        create_users(server, users, "operator", PASSWORD)
-        sessions = {u: await asyncio.to_thread(DashboardSession, server.url, u, PASSWORD) for u in users}
+        server.create_users(users, "operator", PASSWORD)
+        sessions = {u: await asyncio.to_thread(server.login, u, PASSWORD) for u in users}
         began = time.monotonic()
         sockets = await open_sockets(server, sessions, args.sockets)
         readers = [asyncio.get_running_loop().create_task(s.read()) for s in sockets]
@@ -106,7 +105,7 @@ async def main(args) -> None:
             f"within {took * 1000:.0f} ms of the request; {others} other sockets still open"
         )
 
-        admin = await asyncio.to_thread(DashboardSession, server.url, server.username, server.password)
+        admin = await asyncio.to_thread(server.login)
         listing = (await asyncio.to_thread(admin.get, f"/admin/auth/user/?q={gone}")).text
         change = re.search(r"/admin/auth/user/\d+/change/", listing).group(0)
         fields = form_fields((await asyncio.to_thread(admin.get, change)).text, "user_form")

@@ -40,14 +40,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.files import PeakRSS  # noqa: E402
+from hosts.domain.terminal_window import OUTPUT_WINDOW  # noqa: E402
 from hosts.lxd import LXDClient  # noqa: E402
 from hosts.lxd.certs import fetch_server_certificate, generate_client_certificate  # noqa: E402
 from hosts.lxd.endpoint import TLSIdentity, parse_endpoint  # noqa: E402
 from hosts.lxd.exec import ExecCommand  # noqa: E402
 from hosts.lxd.websocket import connect_websocket  # noqa: E402
-from tests.conftest import LiveDashboard  # noqa: E402
-from tests.files_helpers import container, login  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
+from tests.support import DashboardSession, LiveDashboard, an_instance  # noqa: E402
 from tests.terminal_helpers import ACK_DELAY, ACK_EVERY, running_execs, terminal_path  # noqa: E402
 
 MiB = 1024 * 1024
@@ -203,12 +203,19 @@ async def drain(side) -> tuple[int, float]:
     return total, elapsed
 
 
-async def stalled(dash: ThroughDashboard, pid: int, seconds: float) -> float:
+async def stalled(dash: ThroughDashboard, pid: int, seconds: float) -> tuple[float, int]:
+    """(daphne's peak RSS growth in MiB, bytes that reached the reader) for a reader that
+    reads nothing for `seconds`, then vanishes."""
     await dash.open()
     with PeakRSS(pid) as peak:
         await asyncio.sleep(seconds)  # the reader reads nothing: the relay must hold LXD back
+    reached = 0  # what waited in the reader's buffers, read now without acknowledging it
+    with contextlib.suppress(TimeoutError):
+        while True:
+            message = await asyncio.wait_for(dash.ws.recv(), 1.0)
+            reached += len(message) if isinstance(message, bytes) else 0
     dash.ws.transport.abort()  # the browser vanishes without a word
-    return peak.growth_mib
+    return peak.growth_mib, reached
 
 
 def report_latency(label: str, times: dict[str, list[float]]) -> None:
@@ -238,8 +245,8 @@ def main() -> int:
     lab = start_lab(2)
     with (
         tempfile.TemporaryDirectory(prefix="bench-terminal-") as tmp,
-        container(lab.d1) as on_d1,
-        container(lab.d2) as on_d2,
+        an_instance(lab.d1) as on_d1,
+        an_instance(lab.d2) as on_d2,
     ):
         server = LiveDashboard(Path(tmp))
         server.start()
@@ -247,7 +254,7 @@ def main() -> int:
         try:
             server.manage("addhost", "lab1", lab.d1.socket)
             server.manage("addhost", "lab2", lab.d2.url, "--token", lab.d2.trust_token("bench-terminal"))
-            session = login(server.url, server.username, server.password)
+            session = DashboardSession(server.url, server.username, server.password)
             cookies = session.cookies
             d2_client, d2_fingerprint = https_client(lab.d2)
             for label, host, instance, client in (
@@ -285,13 +292,14 @@ def main() -> int:
             )
 
             stall = ThroughDashboard(server.url, cookies, "lab1", on_d1, "yes", ack=False)
-            growth = asyncio.run(stalled(stall, server.proc.pid, args.stall))
+            growth, reached = asyncio.run(stalled(stall, server.proc.pid, args.stall))
             deadline = time.monotonic() + 30
             while (left := running_execs(lab.d1, on_d1)) and time.monotonic() < deadline:
                 time.sleep(0.2)
             print(
                 f"stalled reader (`yes`, nothing read for {args.stall:g} s): daphne peak RSS growth {growth:.1f} MiB "
-                f"(target <= {TARGET_RSS_MIB:g} MiB) {verdict(growth <= TARGET_RSS_MIB)}"
+                f"(target <= {TARGET_RSS_MIB:g} MiB) {verdict(growth <= TARGET_RSS_MIB)}; "
+                f"{reached / 1024:.0f} KiB reached the reader (the window: {OUTPUT_WINDOW // 1024} KiB)"
             )
             print(
                 f"  after the reader vanished: {len(left)} exec operation(s) left running on the instance "

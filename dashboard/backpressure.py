@@ -19,6 +19,9 @@ import asyncio
 import functools
 
 SLACK = 2 * 1024 * 1024  # bytes queued past Twisted's pause before the sender waits
+# Bytes per send() while streaming: Twisted's default (128 KiB) makes a 4 MiB part 32 turns of
+# the event loop; measured on a backup export, a third of daphne's CPU time.
+SEND_LIMIT = 1024 * 1024
 
 
 class _Producer:
@@ -80,6 +83,9 @@ class StreamBackpressure:
                 if producer is None and more and channel is not None and request.producer is None:
                     producer = _Producer()
                     request.registerProducer(producer, True)
+                    transport = getattr(channel, "transport", None)
+                    if transport is not None and hasattr(transport, "SEND_LIMIT"):
+                        transport.SEND_LIMIT = SEND_LIMIT
                     if getattr(channel, "_waitingForTransport", False):
                         producer.pauseProducing()
                 elif producer is not None:

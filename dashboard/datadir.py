@@ -22,17 +22,26 @@ class UnsafeDataDirError(RuntimeError):
     pass
 
 
-def prepare(path: Path, database: Path) -> None:
-    """Create `path` (0700) if missing and refuse one that group or others can access; create
-    the SQLite file `database` 0600 (or take group and other permissions away from it)."""
+def private_dir(path: Path, what: str, holds: str) -> Path:
+    """Create `path` (0700) if missing and refuse one that group or others can access."""
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise UnsafeDataDirError(
-            f"The data directory {path} is open to other users (mode {mode:04o}); it holds the "
-            f"database (sessions, password hashes, the audit log, encrypted keys) and the "
-            f"generated secrets. Make it private and start again: chmod 700 {path}"
+            f"The {what} {path} is open to other users (mode {mode:04o}); it holds {holds}. "
+            f"Make it private and start again: chmod 700 {path}"
         )
+    return path
+
+
+def prepare(path: Path, database: Path) -> None:
+    """Create `path` (0700) if missing and refuse one that group or others can access; create
+    the SQLite file `database` 0600 (or take group and other permissions away from it)."""
+    private_dir(
+        path,
+        "data directory",
+        "the database (sessions, password hashes, the audit log, encrypted keys) and the generated secrets",
+    )
     if database.parent.is_dir():  # else SQLite says the file cannot be opened
         os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
         if database.stat().st_mode & 0o077:

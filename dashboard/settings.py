@@ -242,6 +242,10 @@ if PRODUCTION:
 LXD_PAGE_TIMEOUT = (0.5, 1.0)
 # Operations we follow to their end (create, stop with a grace period ...)
 LXD_OPERATION_TIMEOUT = 120
+# A copy or move between hosts: how long its LXD operations may run, and how many run at once
+# in one process (a bulk move runs at most its own number in parallel, within this).
+LXD_TRANSFER_TIMEOUT = int(os.environ.get("DASHBOARD_TRANSFER_TIMEOUT", "3600"))
+DASHBOARD_TRANSFER_WORKERS = int(os.environ.get("DASHBOARD_TRANSFER_WORKERS", "4"))
 # The largest answer read whole from a host (a JSON envelope; file downloads stream):
 # enough for recursion=2 of thousands of instances.  A host that sends more is refused.
 LXD_MAX_RESPONSE_BYTES = int(os.environ.get("DASHBOARD_LXD_MAX_RESPONSE_BYTES", 64 * 1024**2))
@@ -257,6 +261,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2621440  # Django's default, named here because th
 DASHBOARD_MAX_REQUEST_BODY_BYTES = int(
     os.environ.get("DASHBOARD_MAX_REQUEST_BODY_BYTES", DATA_UPLOAD_MAX_MEMORY_SIZE + 64 * 1024)
 )
+# Backups exported by the dashboard (by hand or on a schedule) go here: private like the data
+# directory (created 0700, files 0600; refused when others can read it), checked when used.
+DASHBOARD_BACKUP_DIR = Path(os.environ.get("DASHBOARD_BACKUP_DIR", DATA_DIR / "backups"))
+# The largest backup file accepted for a restore (it streams: this bounds the host's disk, not memory).
+DASHBOARD_MAX_BACKUP_UPLOAD_BYTES = int(os.environ.get("DASHBOARD_MAX_BACKUP_UPLOAD_BYTES", 64 * 1024**3))
+# The backup scheduler: how often it looks for due schedules (and failed copies' leftovers).
+DASHBOARD_SCHEDULER_TICK_SECONDS = float(os.environ.get("DASHBOARD_SCHEDULER_TICK_SECONDS", "20"))
+# "No recent backup": instances whose newest backup made through the dashboard is older than this.
+DASHBOARD_BACKUP_STALE_HOURS = int(os.environ.get("DASHBOARD_BACKUP_STALE_HOURS", "26"))
 DASHBOARD_FILE_VIEW_BYTES = int(os.environ.get("DASHBOARD_FILE_VIEW_BYTES", 512 * 1024))
 # Images: the largest image upload (streamed over a websocket to the host, which keeps it on its
 # own disk until the last byte: the limit protects the host's disk, not the dashboard).

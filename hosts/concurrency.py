@@ -8,7 +8,8 @@ thread: bounded thread pools, named by what waits in them.
                                 results in order
     submit(func, *args)         a Future, for code that starts work now and collects it later
 
-Two pools, so that the expensive calls (recursion=2 state listings, operations followed to
+Three pools: downloads hold a reader each for as long as they last (STREAMS), and the
+expensive calls (recursion=2 state listings, operations followed to
 their end) can never hold up the quick ones a first paint waits for.  Code running in a pool
 may start work in the *other* pool and wait for it, never in its own (it could wait for a
 thread that is waiting for it).
@@ -18,10 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import close_old_connections
 
 T = TypeVar("T")
@@ -29,6 +32,26 @@ R = TypeVar("R")
 
 QUICK = ThreadPoolExecutor(max_workers=48, thread_name_prefix="quick")  # listings, single reads, DB
 SLOW = ThreadPoolExecutor(max_workers=24, thread_name_prefix="slow")  # state listings, followed operations
+STREAMS = ThreadPoolExecutor(
+    max_workers=32, thread_name_prefix="stream"
+)  # downloads read ahead (views/streaming.py)
+
+
+_jobs: ThreadPoolExecutor | None = None
+_jobs_lock = threading.Lock()
+
+
+def jobs() -> ThreadPoolExecutor:
+    """The dashboard's own long jobs (a copy, a move, a backup started from a page):
+    DASHBOARD_TRANSFER_WORKERS threads, so a burst of requests queues rather than opening a
+    thread (and a database connection) each."""
+    global _jobs
+    with _jobs_lock:
+        if _jobs is None:
+            _jobs = ThreadPoolExecutor(
+                max_workers=int(settings.DASHBOARD_TRANSFER_WORKERS), thread_name_prefix="job"
+            )
+        return _jobs
 
 
 def _with_connections(func: Callable[..., R], *args, **kwargs) -> R:

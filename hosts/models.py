@@ -208,3 +208,132 @@ class Task(models.Model):
     def targets_text(objects) -> str:
         """(("instance", "c1"), ...) -> " instance:c1 " as stored in `targets`."""
         return " " + " ".join(f"{kind}:{name}" for kind, name in objects) + " " if objects else ""
+
+
+# -- backups, schedules, transfers (issue 16) ---------------------------------------------------
+
+
+class BackupSchedule(models.Model):
+    """A backup policy: which instances, when (cron), how many to keep, and where.
+
+    Runs in the relay's worker process (hosts/domain/schedules.py); `last_slot` is the cron
+    time of the last run it started, so a slot missed while the dashboard was down runs once
+    when it comes back."""
+
+    class Where(models.TextChoices):
+        HOST = "host", "kept on the host (LXD backups)"
+        DIR = "dir", "exported into the dashboard's backup directory"
+        BOTH = "both", "both"
+
+    name = models.CharField(max_length=100, unique=True)
+    enabled = models.BooleanField(default=True)
+    # Which instances: every condition given must hold ("" matches all).
+    host_name = models.CharField(max_length=63, blank=True, help_text="one host, or empty for every host")
+    project = models.CharField(max_length=63, blank=True, help_text="hosts registered in this project")
+    name_pattern = models.CharField(
+        max_length=200, blank=True, help_text="shell pattern on the instance name, e.g. web-*"
+    )
+    user_key = models.CharField(max_length=200, blank=True, help_text="a user.* config key, e.g. user.backup")
+    user_value = models.CharField(max_length=200, blank=True, help_text="its value; empty: any value")
+    cron = models.CharField(max_length=100, help_text="minute hour day-of-month month day-of-week (UTC)")
+    keep_last = models.PositiveIntegerField(default=7)
+    keep_daily = models.PositiveIntegerField(default=0)
+    keep_weekly = models.PositiveIntegerField(default=0)
+    keep_monthly = models.PositiveIntegerField(default=0)
+    where = models.CharField(max_length=8, choices=Where.choices, default=Where.HOST)
+    instance_only = models.BooleanField(default=False)
+    optimized = models.BooleanField(default=False)
+    compression = models.CharField(max_length=16, default="gzip")
+    created_at = models.DateTimeField(default=timezone.now)
+    last_slot = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def exports(self) -> bool:
+        return self.where in (self.Where.DIR, self.Where.BOTH)
+
+    @property
+    def keeps_on_host(self) -> bool:
+        return self.where in (self.Where.HOST, self.Where.BOTH)
+
+
+class BackupRecord(models.Model):
+    """A backup the dashboard made, by hand or on a schedule, and where it now is."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "running"
+        OK = "ok", "ok"
+        FAILED = "failed", "failed"
+
+    host_name = models.CharField(max_length=63, db_index=True)
+    project = models.CharField(max_length=63, default="default")
+    instance = models.CharField(max_length=63, db_index=True)
+    name = models.CharField(max_length=255, help_text="the LXD backup's name")
+    schedule = models.ForeignKey(
+        BackupSchedule, null=True, blank=True, on_delete=models.SET_NULL, related_name="records"
+    )
+    # The cron slot a scheduled backup belongs to: one backup per instance per minute, whatever
+    # number of schedules match it then.
+    slot = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    error = models.TextField(blank=True)
+    on_host = models.BooleanField(default=False, help_text="still kept on the host as an LXD backup")
+    file = models.CharField(
+        max_length=500, blank=True, help_text="its export, relative to the backup directory"
+    )
+    size = models.BigIntegerField(null=True, blank=True)
+    instance_only = models.BooleanField(default=False)
+    compression = models.CharField(max_length=16, default="gzip")
+    username = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["host_name", "project", "instance", "slot"],
+                condition=models.Q(slot__isnull=False),
+                name="backup_once_per_instance_slot",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.host_name}/{self.instance} {self.name} {self.status}"
+
+
+class Lease(models.Model):
+    """Who runs a singleton job (the backup scheduler), until when: two processes never both."""
+
+    name = models.CharField(max_length=63, unique=True)
+    holder = models.CharField(max_length=100, blank=True)
+    expires_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder or 'nobody'} until {self.expires_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PendingCleanup(models.Model):
+    """A half-made instance a failed copy left on a host that was not answering: removed as
+    soon as the host is back (only if it was created by that copy: not before `not_before`)."""
+
+    host_name = models.CharField(max_length=63)
+    project = models.CharField(max_length=63, default="default")
+    instance = models.CharField(max_length=63)
+    not_before = models.DateTimeField()
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.host_name}/{self.instance} ({self.reason})"

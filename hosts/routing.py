@@ -3,6 +3,7 @@
 from django.urls import path
 
 from .live.consumers import LiveConsumer
+from .views.backup_upload_socket import BackupUploadConsumer
 from .views.image_import_socket import ImageImportConsumer
 from .views.terminal_socket import TerminalConsumer
 from .views.upload_socket import FileUploadConsumer
@@ -13,4 +14,5 @@ websocket_urlpatterns: list = [
     # <str:name>: a bad instance name reaches the consumer, which refuses it with the rule.
     path("ws/hosts/<slug:host>/instances/<str:name>/terminal/", TerminalConsumer.as_asgi()),
     path("ws/hosts/<slug:host>/images/import/", ImageImportConsumer.as_asgi()),
+    path("ws/backups/restore/", BackupUploadConsumer.as_asgi()),
 ]

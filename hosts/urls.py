@@ -2,6 +2,8 @@ from django.urls import path
 
 from .views import (
     audit,
+    backups,
+    copy,
     files,
     fleet,
     hosts,
@@ -35,6 +37,7 @@ urlpatterns = [
     # Instances (names are checked against LXD's rule in the views, for a clear 400)
     path("instances/create/", instances.instance_create, name="instance-create"),
     path("instances/bulk/", instances.instance_bulk, name="instance-bulk"),
+    path("instances/bulk/move/", copy.instance_bulk_move, name="instance-bulk-move"),
     path("hosts/<slug:host>/instances/<str:name>/", instances.instance_detail, name="instance-detail"),
     path("hosts/<slug:host>/instances/<str:name>/row/", instances.instance_row, name="instance-row"),
     path(
@@ -61,6 +64,22 @@ urlpatterns = [
     path(instance + "files/mkdir/", files.file_mkdir, name="instance-file-mkdir"),
     path(instance + "files/delete/", files.file_delete, name="instance-file-delete"),
     path(instance + "snapshots/", snapshots.instance_snapshots, name="instance-snapshots"),
+    # copy / move, backups
+    path(instance + "transfer/", copy.instance_transfer, name="instance-transfer"),
+    path(instance + "backups/", backups.instance_backups, name="instance-backups"),
+    path(instance + "backups/create/", backups.backup_create, name="instance-backup-create"),
+    path(
+        instance + "backups/<path:backup>/download/", backups.backup_download, name="instance-backup-download"
+    ),
+    path(instance + "backups/<path:backup>/delete/", backups.backup_delete, name="instance-backup-delete"),
+    path("backups/", backups.backups_home, name="backups"),
+    path("backups/stale/", backups.backups_stale, name="backups-stale"),
+    path("backups/restore/", backups.backup_restore, name="backup-restore"),
+    path("backups/files/<int:pk>/download/", backups.record_download, name="backup-record-download"),
+    path("backups/files/<int:pk>/delete/", backups.record_delete, name="backup-record-delete"),
+    path("backups/schedules/new/", backups.schedule_edit, name="schedule-new"),
+    path("backups/schedules/<int:pk>/", backups.schedule_edit, name="schedule-edit"),
+    path("backups/schedules/<int:pk>/delete/", backups.schedule_delete, name="schedule-delete"),
     # <path:snap>: a snapshot name with an encoded '/' (a%2Fb arrives decoded) still reaches the
     # view and is refused with the rule; the detail route comes last, as it matches the others.
     path(

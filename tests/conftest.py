@@ -1,19 +1,51 @@
-"""Fixtures: the real LXD lab, a logged-in Django client, a live daphne server and a browser."""
+"""Fixtures: the real LXD lab, logged-in Django clients, a live daphne server and a browser.
+The factories and helpers behind them are in tests/support/.
+
+Order: tests marked `destructive` (they restart or kill a daemon or the live dashboard, or
+wreck a daemon's configuration) run last, so a daemon they leave broken cannot take other
+tests with it."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-from pathlib import Path
+import asyncio
 
 import pytest
 
-from tests.lab import ROOT, Lab, start_lab
+from tests.lab import Lab, start_lab
+from tests.support import (
+    Instances,
+    LiveDashboard,
+    log_in_browser,
+    logged_in,
+    make_user,
+    sweep_leftovers,
+)
 
-PASSWORD = "correct-horse-battery"
+
+def pytest_collection_modifyitems(config, items):
+    # Stable: destructive tests last; before them, the browser tests together (one browser).
+    items.sort(
+        key=lambda item: (
+            item.get_closest_marker("destructive") is not None,
+            bool({"browser", "page"} & set(getattr(item, "fixturenames", ()))),
+        )
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """Playwright's sync API leaves its event loop set as the thread's running loop while the
+    browser (a session fixture) is open: every later test would look like async code to
+    asyncio and Django (async tests could not start, database calls were refused).  Tests
+    that do not drive the browser run, fixtures included, with that loop set aside."""
+    loop = asyncio.events._get_running_loop()
+    if loop is None or {"browser", "page"} & set(item.fixturenames):
+        return (yield)
+    asyncio.events._set_running_loop(None)
+    try:
+        return (yield)
+    finally:
+        asyncio.events._set_running_loop(loop)
 
 
 @pytest.fixture(scope="session")
@@ -31,6 +63,9 @@ def django_db_modify_db_settings(tmp_path_factory):
 @pytest.fixture(scope="session")
 def lab() -> Lab:
     lab = start_lab(3)
+    daemons = [*lab.daemons, *([lab.incus] if lab.incus else [])]
+    # What an interrupted run left behind (test instances and profiles are named t-...).
+    sweep_leftovers(daemons)
     for daemon in lab.daemons:
         daemon.forget_client_certificates()
     yield lab
@@ -39,14 +74,27 @@ def lab() -> Lab:
 
 
 @pytest.fixture
-def admin_user(django_user_model):
-    return django_user_model.objects.create_superuser("admin", "admin@example.test", PASSWORD)
+def instances():
+    """Throwaway instances (support.Instances), deleted when the test ends."""
+    made = Instances()
+    yield made
+    made.cleanup()
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("admin", superuser=True)
 
 
 @pytest.fixture
 def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
+    return logged_in(admin_user, client)
+
+
+@pytest.fixture
+def viewer_client(client, db):
+    """Logged in as `viewer`, a user in no group (who may only look)."""
+    return logged_in(make_user("viewer"), client)
 
 
 @pytest.fixture
@@ -62,100 +110,6 @@ def unix_host(db, lab):
     from hosts.domain.registration import register_host
 
     return register_host("lab1", lab.d1.socket)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LiveDashboard:
-    """The dashboard served by daphne in its own process, on its own SQLite file."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "DASHBOARD_DATA_DIR": str(tmp),
-            "DASHBOARD_DB": str(tmp / "live.sqlite3"),
-            "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-        self.username, self.password = "admin", PASSWORD
-        self.proc: subprocess.Popen | None = None
-
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            check=check,
-            timeout=120,
-            cwd=ROOT,
-        )
-
-    def start(self) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
-        self.manage(
-            "shell",
-            "-c",
-            "from django.contrib.auth.models import User; "
-            f"User.objects.create_superuser('{self.username}', '', '{self.password}')",
-        )
-        self.serve()
-
-    def serve(self) -> None:
-        """Start daphne (again, after stop(): same port, same database, same sessions)."""
-        self.log = open(self.tmp / "daphne.log", "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                "dashboard.asgi:application",
-            ],
-            env=self.env,
-            cwd=ROOT,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    break
-                time.sleep(0.1)
-        raise RuntimeError("daphne did not start:\n" + (self.tmp / "daphne.log").read_text())
-
-    def ensure_lab_hosts(self, lab: Lab) -> None:
-        """lab1 = d1 over its unix socket, lab2 = d2 over HTTPS (token): registered once."""
-        if getattr(self, "_lab_hosts", False):
-            return
-        self.manage("addhost", "lab1", lab.d1.socket)
-        self.manage("addhost", "lab2", lab.d2.url, "--token", lab.d2.trust_token())
-        self._lab_hosts = True
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if getattr(self, "log", None) is not None:
-            self.log.close()
 
 
 @pytest.fixture(scope="session")
@@ -211,27 +165,19 @@ def browser():
                 "--no-first-run",
             ],
         )
+        playwrights_loop = asyncio.events._get_running_loop()
         yield browser
+        # (the session may end after a test that ran with this loop set aside)
+        asyncio.events._set_running_loop(playwrights_loop)
         browser.close()
 
 
 @pytest.fixture
 def page(browser, live_dashboard):
-    """A browser page logged in to the live dashboard."""
+    """A browser page logged in to the live dashboard (as its admin)."""
     context = browser.new_context(base_url=live_dashboard.url)
     context.set_default_timeout(15_000)
+    log_in_browser(context, live_dashboard, live_dashboard.username, live_dashboard.password)
     page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", live_dashboard.username)
-    page.fill("input[name=password]", live_dashboard.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
     yield page
     context.close()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Tests that drive the browser run after the others: Playwright's sync API keeps its own
-    event loop running in the main thread from the first browser test to the end of the
-    session, and asyncio tests cannot start a loop of their own after that."""
-    items.sort(key=lambda item: "browser" in getattr(item, "fixturenames", ()))

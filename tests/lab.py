@@ -57,6 +57,22 @@ class LabDaemon:
         info, _ = self.admin().server()
         return info["environment"]["certificate_fingerprint"]
 
+    def shutdown(self) -> None:
+        """`lxd shutdown`: the daemon stops (its containers with it)."""
+        subprocess.run(["lxd", "shutdown", "--timeout", "60"], env=self._env(), check=True, timeout=90)
+
+    def start(self, *options: str) -> None:
+        """Start this daemon again (after a shutdown or a kill) as bin/lab starts it, detached,
+        without touching the lab's other daemons; back once it answers.  `options`: --debug..."""
+        script = 'setsid lxd --group root --logfile "$0/lxd.log" "$@" </dev/null >>"$0/stdout.log" 2>&1 &'
+        # From "/": the daemon's rsync runs in its working directory, which must outlive it.
+        subprocess.run(["sh", "-c", script, self.lxd_dir, *options], env=self._env(), check=True, cwd="/")
+        subprocess.run(["lxd", "waitready", "--timeout", "60"], env=self._env(), check=True, timeout=90)
+
+    def _env(self) -> dict[str, str]:
+        assert self.kind == "lxd", "an LXD daemon of the lab"
+        return {**os.environ, "LXD_DIR": self.lxd_dir}
+
     def forget_client_certificates(self) -> None:
         admin = self.admin()
         for cert in admin.certificates():

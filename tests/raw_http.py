@@ -1,8 +1,9 @@
-"""A raw HTTP/1.1 client that sends a large request body the way an attacker would.
+"""A raw HTTP/1.1 client for what requests/urllib3 will not do.
 
-requests/urllib3 would send the whole body before looking at the answer; this client stops
-sending as soon as the server answers (or closes), and reports how much of the body went out.
-Used by tests/test_body_limit.py and bench/body.py.
+post_body sends a large request body the way an attacker would: requests would send the whole
+body before looking at the answer; this client stops sending as soon as the server answers (or
+closes), and reports how much of the body went out (tests/test_body_limit.py, bench/body.py).
+start_download reads part of an answer and leaves the rest unread (tests/test_files_live.py).
 """
 
 from __future__ import annotations
@@ -95,3 +96,20 @@ def _complete(data: bytes) -> bool:
 def _status(reply: str) -> int | None:
     parts = reply.split(" ", 2)
     return int(parts[1]) if len(parts) > 1 and parts[0].startswith("HTTP/") else None
+
+
+def start_download(port: int, path: str, headers: dict[str, str], want: int, timeout: float = 30):
+    """GET `path` and read the answer's head and at least `want` bytes of its body, then stop
+    reading, as a browser tab closed mid-download would: (the open socket, the status, the
+    body bytes read).  The caller drops the socket (close() with data unread resets it)."""
+    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+    data = b""
+    while b"\r\n\r\n" not in data or len(data.partition(b"\r\n\r\n")[2]) < want:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return sock, _status(head.decode("latin-1")), body

@@ -218,10 +218,9 @@ class ScaleDeployment:
 
 
 def login_cookie(url: str, username: str = "admin", password: str = PASSWORD) -> str:
-    from tests.live_client import DashboardSession
+    from tests.support import DashboardSession
 
-    session = DashboardSession(url, username, password)
-    return "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
+    return DashboardSession(url, username, password).cookie_header()
 
 
 async def live_socket(web: Process, cookie: str, query: str = "topics=instances,operations&host=lab1"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import select
 import socket
 import ssl
 import tempfile
@@ -169,13 +170,50 @@ def recording_http_server(body: bytes = b"internal secret"):
         server.server_close()
 
 
+class HangingAddress(str):
+    """host:port of a hanging_server(), which also tells whether its clients gave up."""
+
+    held: list[socket.socket]
+    listener: socket.socket
+
+    def take(self) -> None:
+        """Accept what is waiting in the backlog now (the server's thread does it too)."""
+        while select.select([self.listener], [], [], 0)[0]:
+            try:
+                self.held.append(self.listener.accept()[0])
+            except OSError:
+                break
+
+    def connections(self) -> int:
+        self.take()
+        return len(self.held)
+
+    def all_dropped(self) -> bool:
+        """Every connection made to it was closed by the client (who stopped waiting)."""
+        self.take()
+        return all(_closed_by_peer(conn) for conn in list(self.held))
+
+
+def _closed_by_peer(conn: socket.socket) -> bool:
+    conn.setblocking(False)
+    try:
+        while conn.recv(65536):  # what the client sent before it gave up
+            pass
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:  # reset
+        return True
+
+
 @contextmanager
 def hanging_server():
     """Accepts TCP connections and never says a word."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(64)
-    held: list[socket.socket] = []
+    address = HangingAddress(f"127.0.0.1:{listener.getsockname()[1]}")
+    address.held, address.listener = [], listener
     stop = threading.Event()
 
     def accept():
@@ -183,18 +221,18 @@ def hanging_server():
         while not stop.is_set():
             try:
                 conn, _ = listener.accept()
-                held.append(conn)
+                address.held.append(conn)
             except OSError:
                 continue
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield f"127.0.0.1:{listener.getsockname()[1]}"
+        yield address
     finally:
         stop.set()
         thread.join(2)
-        for conn in held:
+        for conn in address.held:
             conn.close()
         listener.close()
 

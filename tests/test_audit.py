@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry
+from tests.support import an_instance, form_fields, logged_in, make_user, mkdir
 
 pytestmark = pytest.mark.django_db
 
@@ -27,19 +28,13 @@ def test_failed_and_successful_changes_are_recorded_and_filterable(admin_client,
     assert "Nothing recorded" in none
 
 
-def test_audit_is_for_admins_only(client, django_user_model):
-    user = django_user_model.objects.create_user("op", password="a-long-password")
-    from django.contrib.auth.models import Group
-
-    user.groups.add(Group.objects.get(name="operator"))
-    client.force_login(user)
-    assert client.get(reverse("audit")).status_code == 403
+def test_audit_is_for_admins_only():
+    operator = logged_in(make_user("op", "operator"))
+    assert operator.get(reverse("audit")).status_code == 403
 
 
 def test_a_long_target_is_kept_whole(admin_client, unix_host, lab):
-    from tests.files_helpers import container, mkdir
-
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         parent = "/root/" + "a" * 250 + "/" + "b" * 250
         mkdir(lab.d1, name, "/root/" + "a" * 250)
         mkdir(lab.d1, name, parent)
@@ -53,9 +48,7 @@ def test_a_long_target_is_kept_whole(admin_client, unix_host, lab):
 def test_changes_made_in_djangos_admin_are_audited(admin_client, django_user_model):
     from django.contrib.auth.models import Group
 
-    from tests.live_client import form_fields
-
-    bob = django_user_model.objects.create_user("bob", password="a-long-password")
+    bob = make_user("bob")
     change = f"/admin/auth/user/{bob.pk}/change/"
     fields = form_fields(admin_client.get(change).content.decode(), "user_form")
     fields["groups"] = [str(Group.objects.get(name="admin").pk)]

@@ -1,17 +1,15 @@
 """Request bodies over the limit are refused by daphne itself, before they are read (413)."""
 
 import os
-import socket
 import subprocess
 import sys
-import time
 
 from django.conf import settings
 
 from hosts.domain.uploads import max_http_body_bytes, max_http_upload_bytes
-from tests.conftest import free_port
 from tests.lab import ROOT
 from tests.raw_http import post_body
+from tests.support import free_port, port_open, wait_until
 
 MiB = 1024 * 1024
 UPLOAD = "/hosts/lab1/instances/c1/files/upload/?path=/root/f"
@@ -59,20 +57,10 @@ def test_runserver_refuses_too_large_bodies_too(tmp_path):
     with open(tmp_path / "runserver.log", "wb") as log:
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for_port(free, server)
+        wait_until(lambda: server.poll() is not None or port_open(free), 30, "runserver listening")
+        assert server.poll() is None, (tmp_path / "runserver.log").read_text()
         reply = post_body(free, "/accounts/login/", 256 * MiB, send_body=False, timeout=10)
         assert reply.status == 413, reply.text
     finally:
         server.terminate()
         server.wait(10)
-
-
-def wait_for_port(number: int, server: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", number), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("runserver did not start")

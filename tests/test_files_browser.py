@@ -8,7 +8,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import expect
 
-from tests.files_helpers import container, pull, push
+from tests.support import an_instance, pull, push
 
 pytestmark = pytest.mark.browser
 HOST = "fileslab"
@@ -24,7 +24,7 @@ def live(live_dashboard, lab):
 
 @pytest.fixture(scope="module")
 def instance(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 

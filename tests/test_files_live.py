@@ -3,13 +3,12 @@ and failures in the middle of a stream (which Django's test client cannot produc
 
 import hashlib
 import os
-import time
 
 import pytest
 
-from tests.conftest import LiveDashboard
-from tests.files_helpers import container, head, login, pull, push, ws_upload
-from tests.live_client import audit_entries
+from tests.raw_http import start_download
+from tests.support import LiveDashboard, an_instance, head, pull, push, wait_until, ws_upload
+from tests.support.channels import unix_connections
 
 HOST = "fileslab"
 MiB = 1024 * 1024
@@ -39,44 +38,31 @@ def small_limit(tmp_path_factory, lab):
 
 @pytest.fixture(scope="module")
 def instance(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
-
-
-def session_for(server):
-    return login(server.url, server.username, server.password)
-
-
-def gone_soon(lab, name, path, seconds=5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if head(lab.d1, name, path) is None:
-            return True
-        time.sleep(0.1)
-    return False
 
 
 def test_websocket_upload_streams_into_the_file(live, lab, instance):
     data = os.urandom(5 * MiB + 123)
     chunks = (data[i : i + MiB] for i in range(0, len(data), MiB))
-    reply = ws_upload(live.url, session_for(live), HOST, instance, "/root/ws.bin", chunks, len(data))
+    reply = ws_upload(live.login(), HOST, instance, "/root/ws.bin", chunks, len(data))
     assert reply == {"type": "done", "status": 201, "message": f"Created /root/ws.bin ({len(data)} bytes)."}
     assert hashlib.sha256(pull(lab.d1, instance, "/root/ws.bin")).digest() == hashlib.sha256(data).digest()
 
 
 def test_websocket_upload_refuses_to_replace_without_confirmation(live, lab, instance):
     push(lab.d1, instance, "/root/kept", b"original")
-    session = session_for(live)
-    refused = ws_upload(live.url, session, HOST, instance, "/root/kept", [b"new"], 3)
+    session = live.login()
+    refused = ws_upload(session, HOST, instance, "/root/kept", [b"new"], 3)
     assert refused["type"] == "error" and refused["status"] == 409 and "already exists" in refused["message"]
     assert pull(lab.d1, instance, "/root/kept") == b"original"
-    replaced = ws_upload(live.url, session, HOST, instance, "/root/kept", [b"new"], 3, overwrite=True)
+    replaced = ws_upload(session, HOST, instance, "/root/kept", [b"new"], 3, overwrite=True)
     assert replaced["status"] == 200 and pull(lab.d1, instance, "/root/kept") == b"new"
 
 
 def test_websocket_upload_over_the_limit_is_refused_before_any_data(live, instance):
     size = 2 * 1024**3
-    reply = ws_upload(live.url, session_for(live), HOST, instance, "/root/huge", iter(()), size)
+    reply = ws_upload(live.login(), HOST, instance, "/root/huge", iter(()), size)
     assert reply["type"] == "error" and reply["status"] == 413
     assert f"({1024**3} bytes)" in reply["message"]
 
@@ -84,47 +70,35 @@ def test_websocket_upload_over_the_limit_is_refused_before_any_data(live, instan
 def test_an_interrupted_websocket_upload_leaves_nothing(live, lab, instance):
     data = os.urandom(4 * MiB)
     chunks = (data[i : i + MiB] for i in range(0, len(data), MiB))
-    reply = ws_upload(
-        live.url, session_for(live), HOST, instance, "/root/cut", chunks, 8 * MiB, stop_after=2 * MiB
-    )
+    reply = ws_upload(live.login(), HOST, instance, "/root/cut", chunks, 8 * MiB, stop_after=2 * MiB)
     assert reply["type"] == "stopped"
-    assert gone_soon(lab, instance, "/root/cut"), "the partial file stayed"
+    wait_until(lambda: head(lab.d1, instance, "/root/cut") is None, 10, "the partial file removed")
 
 
 def test_a_websocket_upload_to_a_bad_instance_name_is_refused_with_the_rule(live):
-    reply = ws_upload(live.url, session_for(live), HOST, "a_b", "/root/x", [b"x"], 1)
+    reply = ws_upload(live.login(), HOST, "a_b", "/root/x", [b"x"], 1)
     assert reply["type"] == "error" and reply["status"] == 400
     assert "is not a valid instance name" in reply["message"]
 
 
 def test_viewers_cannot_upload_over_the_websocket(live, lab, instance):
-    live.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User; "
-        "User.objects.filter(username='fsviewer').exists() or User.objects.create_user('fsviewer', password='x-long-password')",
-    )
-    viewer = login(live.url, "fsviewer", "x-long-password")
-    reply = ws_upload(live.url, viewer, HOST, instance, "/root/by-viewer", [b"x"], 1)
+    live.create_users(["fsviewer"], "viewer", "x-long-password")
+    viewer = live.login("fsviewer", "x-long-password")
+    reply = ws_upload(viewer, HOST, instance, "/root/by-viewer", [b"x"], 1)
     assert reply["type"] == "error" and reply["status"] == 403
     assert head(lab.d1, instance, "/root/by-viewer") is None
 
 
 def test_refused_websocket_uploads_are_audited_with_their_reason(live, lab, instance):
-    live.manage(
-        "shell",
-        "-c",
-        "from django.contrib.auth.models import User; "
-        "User.objects.filter(username='fsviewer2').exists() or User.objects.create_user('fsviewer2', password='x-long-password')",
-    )
-    viewer = login(live.url, "fsviewer2", "x-long-password")
-    assert ws_upload(live.url, viewer, HOST, instance, "/root/by-viewer2", [b"x"], 1)["status"] == 403
-    admin = session_for(live)
-    assert ws_upload(live.url, admin, HOST, instance, "/root/huge2", iter(()), 2 * 1024**3)["status"] == 413
+    live.create_users(["fsviewer2"], "viewer", "x-long-password")
+    viewer = live.login("fsviewer2", "x-long-password")
+    assert ws_upload(viewer, HOST, instance, "/root/by-viewer2", [b"x"], 1)["status"] == 403
+    admin = live.login()
+    assert ws_upload(admin, HOST, instance, "/root/huge2", iter(()), 2 * 1024**3)["status"] == 413
     climbing = "/../etc/" + "x" * 600
-    assert ws_upload(live.url, admin, HOST, instance, climbing, [b"x"], 1)["status"] == 400
+    assert ws_upload(admin, HOST, instance, climbing, [b"x"], 1)["status"] == 400
 
-    refused = {e["target"]: e for e in audit_entries(live, action="file.push", outcome="refused")}
+    refused = {e["target"]: e for e in live.audit_entries(action="file.push", outcome="refused")}
     assert refused[f"{instance}:/root/by-viewer2"]["username"] == "fsviewer2"
     assert "needs the operator role" in refused[f"{instance}:/root/by-viewer2"]["error"]
     assert "upload limit" in refused[f"{instance}:/root/huge2"]["error"]
@@ -133,7 +107,7 @@ def test_refused_websocket_uploads_are_audited_with_their_reason(live, lab, inst
 
 
 def test_a_chunked_put_crossing_the_limit_midway_is_refused_and_cleaned_up(small_limit, lab, instance):
-    session = session_for(small_limit)
+    session = small_limit.login()
 
     def body():  # no Content-Length: the limit can only be found while streaming
         # 2.5 MiB: over the 2 MiB upload limit, under the 3 MiB (limit plus form framing) at which
@@ -150,7 +124,7 @@ def test_a_chunked_put_crossing_the_limit_midway_is_refused_and_cleaned_up(small
 
 
 def test_raw_put_and_streamed_download_over_http(live, lab, instance):
-    session = session_for(live)
+    session = live.login()
     data = os.urandom(3 * MiB)
     base = f"{live.url}/hosts/{HOST}/instances/{instance}/files"
     put = session.put(f"{base}/upload/?path=/root/raw.bin&mode=0600", data=data, timeout=60)
@@ -163,23 +137,63 @@ def test_raw_put_and_streamed_download_over_http(live, lab, instance):
     assert "must consume synchronous iterators" not in log  # served chunk by chunk, not joined
 
 
-def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
+def abandon_a_download(live, lab, instance) -> tuple[object, str]:
+    """Start downloading a 16 MiB file and go away after 1 MiB, as a closed tab would (a raw
+    socket, closed with data unread): (the session, the download's path)."""
     push(lab.d1, instance, "/root/abandoned", os.urandom(16 * MiB))
-    session = session_for(live)
-    url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
-    response = session.get(url, stream=True, timeout=30)
-    next(response.iter_content(MiB))
-    response.raw._fp.fp.raw._sock.close()  # the browser goes away with 15 MiB unread
-    response.close()
-    time.sleep(1)
-    again = session.get(url, stream=True, timeout=30)  # the server carries on
+    session = live.login()
+    path = f"/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
+    browser, status, body = start_download(live.port, path, {"Cookie": session.cookie_header()}, MiB)
+    try:
+        assert status == 200 and len(body) >= MiB
+    finally:
+        browser.close()  # with most of the file unread
+    return session, path
+
+
+def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
+    session, path = abandon_a_download(live, lab, instance)
+    again = session.get(path, stream=True, timeout=30)  # the server carries on
     assert sum(len(c) for c in again.iter_content(MiB)) == 16 * MiB
     assert "Traceback" not in (live.tmp / "daphne.log").read_text()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="seen in full-suite runs only: the LXD stream of an abandoned download stayed open and "
+    "stalled for 15 s after the client had gone (in isolation it closes at once)",
+)
+def test_an_abandoned_download_lets_go_of_its_lxd_stream(live, lab, instance):
+    push(lab.d1, instance, "/root/abandoned", os.urandom(16 * MiB))
+    session = live.login()
+    path = f"/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
+    browser, status, body = start_download(live.port, path, {"Cookie": session.cookie_header()}, MiB)
+
+    def stalled_streams() -> set[int]:
+        """The dashboard's streams from d1 with data it has not read (well over what an
+        events stream ever has waiting): it reads from LXD only as fast as the client takes."""
+        return {
+            inode
+            for inode, queued in unix_connections(live.proc.pid, lab.d1.socket).items()
+            if queued > 64 * 1024
+        }
+
+    try:
+        assert status == 200 and len(body) >= MiB
+        ours = wait_until(stalled_streams, 15, "the download's LXD stream stalled behind the client")
+    finally:
+        browser.close()  # the client goes away with most of the file unread
+
+    def released() -> bool:
+        assert not ours & stalled_streams(), f"still held: {ours}"
+        return True
+
+    wait_until(released, 15, "the dashboard letting go of the download's LXD stream")
+
+
 def test_empty_files_upload_both_ways(live, lab, instance):
-    session = session_for(live)
-    reply = ws_upload(live.url, session, HOST, instance, "/root/empty-ws", [], 0)
+    session = live.login()
+    reply = ws_upload(session, HOST, instance, "/root/empty-ws", [], 0)
     assert reply["status"] == 201 and pull(lab.d1, instance, "/root/empty-ws") == b""
     url = f"{live.url}/hosts/{HOST}/instances/{instance}/files/upload/?path=/root/empty-put"
     assert session.put(url, data=b"", timeout=30).status_code == 201

@@ -6,7 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.fleet_helpers import instances_fixture, status_of  # noqa: F401 (fixture)
+from tests.support import status_of
 
 pytestmark = pytest.mark.browser
 
@@ -96,8 +96,8 @@ def test_lifecycle_on_two_hosts_through_the_ui(page, fleet_hosts, lab, instances
 
 def test_filter_and_sort_in_the_browser(page, fleet_hosts, lab, instances):
     # named so that before the state arrives (memory unknown, ties broken by name) b sorts first
-    a = instances.make(lab.d1, name="flt-aaa-" + instances.name()[4:], ip="192.0.2.61")
-    b = instances.make(lab.d2, name="flt-zzz-" + instances.name()[4:], running=False)
+    a = instances.make(lab.d1, name=instances.name("aaa"), ip="192.0.2.61")
+    b = instances.make(lab.d2, name=instances.name("zzz"), running=False)
     page.goto("/")
     expect(page.locator(f"#instance-fleet2-{b}")).to_be_visible()
     # by IP: the row appears once its host's state has arrived

@@ -2,13 +2,13 @@
 
 import json
 import re
-import time
 
 import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry, Host
 from tests.servers import hanging_server
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -169,15 +169,16 @@ def test_changed_certificate_is_refused_with_a_clear_message(admin_client, https
     assert Host.objects.get(pk=https_host.pk).server_fingerprint == lab.d1.fingerprint()
 
 
+@pytest.mark.timeout(60)  # a page that waited for the hung host's answer would never answer
 def test_a_hanging_host_does_not_hold_the_pages(admin_client, https_host):
     with hanging_server() as address:
         Host.objects.filter(pk=https_host.pk).update(endpoint=f"https://{address}")
         for url in (reverse("home"), reverse("host-detail", args=[https_host.name])):
-            started = time.monotonic()
             response = admin_client.get(url)
-            elapsed = time.monotonic() - started
-            assert elapsed < 1.8, f"{url} took {elapsed:.2f} s"
             assert "offline" in response.content.decode()
+            # It asked the host, stopped waiting and hung up (nothing left hanging behind it).
+            assert address.connections() >= 1
+            wait_until(address.all_dropped, 15, f"{url} hanging up on the host")
 
 
 def test_remove_host(admin_client, https_host, lab):
@@ -188,13 +189,11 @@ def test_remove_host(admin_client, https_host, lab):
     assert fp not in {c["fingerprint"] for c in lab.d2.admin().certificates()}
 
 
-def test_viewer_cannot_register_or_edit(client, django_user_model, https_host):
-    viewer = django_user_model.objects.create_user("viewer", password="x-long-password")
-    client.force_login(viewer)
-    assert client.get(reverse("host-detail", args=[https_host.name])).status_code == 200
-    response = client.post(reverse("host-config", args=[https_host.name]), {"config": "a = b"})
+def test_viewer_cannot_register_or_edit(viewer_client, https_host):
+    assert viewer_client.get(reverse("host-detail", args=[https_host.name])).status_code == 200
+    response = viewer_client.post(reverse("host-config", args=[https_host.name]), {"config": "a = b"})
     assert response.status_code == 403
-    assert client.post(reverse("host-remove", args=[https_host.name])).status_code == 403
+    assert viewer_client.post(reverse("host-remove", args=[https_host.name])).status_code == 403
     assert Host.objects.filter(pk=https_host.pk).exists()
 
 

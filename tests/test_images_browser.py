@@ -13,6 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.images_helpers import build_image, forget_image, sha256_of
+from tests.support import new_name
 
 pytestmark = pytest.mark.browser
 
@@ -87,7 +88,7 @@ def cleanup(lab):
 
 def test_a_bridge_made_here_gives_an_instance_attached_to_it_a_lease(page, live_hosts, lab, cleanup):
     networks, instances, _ = cleanup
-    bridge, instance = f"l{LAB_ID}n{secrets.token_hex(2)}", "lease-" + secrets.token_hex(3)
+    bridge, instance = f"l{LAB_ID}n{secrets.token_hex(2)}", new_name("lease")
     networks.append(bridge)
     instances.append(instance)
     page.goto("/hosts/lab1/networks/")
@@ -122,7 +123,7 @@ def test_a_bridge_made_here_gives_an_instance_attached_to_it_a_lease(page, live_
 
 def test_a_volume_made_and_attached_here_is_mounted_in_the_instance(page, live_hosts, lab, cleanup):
     _, instances, volumes = cleanup
-    instance, volume = "vol-br-" + secrets.token_hex(3), "vol-br-" + secrets.token_hex(3)
+    instance, volume = new_name("vol-br"), "vol-br-" + secrets.token_hex(3)
     instances.append(instance)
     volumes.append(volume)
     lab.d1.lxc("launch", "busybox", instance)

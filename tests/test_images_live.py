@@ -12,7 +12,6 @@ import uuid
 
 import pytest
 
-from tests.files_helpers import login
 from tests.images_helpers import (
     build_image,
     build_split_image,
@@ -22,14 +21,14 @@ from tests.images_helpers import (
     ws_import,
 )
 from tests.lab import ROOT
-from tests.live_client import create_users
+from tests.support import DashboardSession
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture
 def session(live_hosts):
-    return login(live_hosts.url, live_hosts.username, live_hosts.password)
+    return DashboardSession(live_hosts.url, live_hosts.username, live_hosts.password)
 
 
 def task_of(live_dashboard, host: str, operation_id: str) -> str:
@@ -163,8 +162,8 @@ def test_an_interrupted_upload_leaves_nothing_on_the_host(live_hosts, session, l
 
 
 def test_a_viewer_cannot_import(live_hosts, lab, tmp_path):
-    create_users(live_hosts, ["image-viewer"], "viewer", "viewer-password-1")
-    viewer = login(live_hosts.url, "image-viewer", "viewer-password-1")
+    live_hosts.create_users(["image-viewer"], "viewer", "viewer-password-1")
+    viewer = DashboardSession(live_hosts.url, "image-viewer", "viewer-password-1")
     path = build_image(tmp_path / "viewer.tar", lab.env["LAB_DIR"])
     reply = ws_import(live_hosts.url, viewer, "lab1", [path])
     assert reply == {"type": "error", "status": 403, "message": "Importing images needs the operator role."}

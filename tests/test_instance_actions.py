@@ -6,8 +6,8 @@ from django.urls import reverse
 
 from hosts.lxd import LXDClient
 from hosts.models import AuditEntry, Host
-from tests.fleet_helpers import cell, instances_fixture, status_of  # noqa: F401 (fixture)
 from tests.servers import closed_port
+from tests.support import cell, status_of
 
 pytestmark = pytest.mark.django_db
 
@@ -192,7 +192,7 @@ def test_create_from_an_image_on_another_host(admin_client, unix_host, https_hos
             if op.op_class == "token" and not op.is_final and any(kind == "image" for kind, _ in op.objects)
         ]
     finally:
-        lab.d1.lxc("delete", "--force", name, check=False)
+        instances.cleanup()
         d1.run("DELETE", f"/1.0/images/{fingerprint}")
 
 
@@ -256,14 +256,13 @@ def test_bulk_delete_needs_confirmation(admin_client, unix_host, lab, instances)
     assert status_of(lab.d1, a) is None
 
 
-def test_viewer_cannot_act(client, django_user_model, unix_host, lab, instances):
+def test_viewer_cannot_act(viewer_client, unix_host, lab, instances):
     name = instances.make(lab.d1, running=False)
-    viewer = django_user_model.objects.create_user("viewer", password="x-long-password")
-    client.force_login(viewer)
-    assert client.get(reverse("home")).status_code == 200
-    assert act(client, "lab1", name, "start").status_code == 403
+    assert viewer_client.get(reverse("home")).status_code == 200
+    assert act(viewer_client, "lab1", name, "start").status_code == 403
     assert (
-        client.post(reverse("instance-bulk"), {"action": "start", "sel": [f"lab1/{name}"]}).status_code == 403
+        viewer_client.post(reverse("instance-bulk"), {"action": "start", "sel": [f"lab1/{name}"]}).status_code
+        == 403
     )
     assert status_of(lab.d1, name) == "Stopped"
 

@@ -4,14 +4,12 @@ over HTTPS (the `live_hosts` fixture)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
-import uuid
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,24 +17,15 @@ from playwright.sync_api import expect
 
 from hosts.lxd import LXDClient
 from tests.lab import ROOT
-from tests.live import tcp_local_ports
+from tests.support import tcp_local_ports, wait_until
 
 pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def container(lab):
-    made = []
-
-    def make(daemon, *args: str) -> str:
-        name = "ev3-br-" + uuid.uuid4().hex[:6]
-        daemon.lxc("init", "busybox", name, *args)
-        made.append((daemon, name))
-        return name
-
-    yield make
-    for daemon, name in made:
-        daemon.lxc("delete", "--force", name, check=False)
+def container(instances):
+    """Make a stopped instance on a daemon."""
+    return lambda daemon: instances.make(daemon, running=False)
 
 
 def wait_live(page, selector: str = "#live") -> None:
@@ -100,12 +89,13 @@ def test_the_task_log_gains_rows_live(page, live_hosts, lab, container):
     row = page.locator("#task-rows tr.task", has_text="Starting instance").filter(has_text=name)
     expect(row).to_have_count(1)
     expect(row.locator(".badge")).to_have_text("success")
+
     # And it lasts (the live row may beat the database write by a few milliseconds).
-    for _ in range(20):
+    def after_a_reload() -> int:
         page.reload()
-        if row.count() == 1:
-            break
-        time.sleep(0.1)
+        return row.count()
+
+    wait_until(after_a_reload, 10, "the row in a reloaded page")
     expect(row.locator(".badge")).to_have_text("success")
 
 
@@ -117,8 +107,10 @@ def forget_cached_copy(lab) -> None:
         d1.run("DELETE", f"/1.0/images/{fingerprint}")
 
 
-def test_a_create_from_the_other_hosts_image_shows_a_progress_bar_then_the_row(page, live_hosts, lab):
-    name = "ev3-br-remote-" + uuid.uuid4().hex[:4]
+def test_a_create_from_the_other_hosts_image_shows_a_progress_bar_then_the_row(
+    page, live_hosts, lab, instances
+):
+    name = instances.track(lab.d1, instances.name("remote"))
     forget_cached_copy(lab)
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
@@ -140,23 +132,29 @@ def test_a_create_from_the_other_hosts_image_shows_a_progress_bar_then_the_row(p
         expect(item.locator("[role=progressbar]")).to_have_count(1)  # a bar while it runs
         expect(item).to_contain_text("done", timeout=30_000)
         expect(page.locator(f"#instance-lab1-{name}-status")).to_have_text("Stopped")  # the row
-        item_frames = [f for f in frames if "Creating instance" in f and name in f and "operation-lab1-" in f]
+
+        def entries(frame: str) -> list[str]:
+            """This creation's entries on lab1 in a frame: a frame may join several entries, and
+            d1's other registrations show the same operation under their own names."""
+            found = re.findall(r'<li id="operation-lab1-[^"]+".*?</li>', frame, re.S)
+            return [li for li in found if "Creating instance" in li and name in li]
+
+        seen = [(i, li) for i, frame in enumerate(frames) for li in entries(frame)]
         # The bar restarts with each stage (download, then unpack): monotonic within a stage.
         by_stage: dict[str, list[int]] = {}
-        for f in item_frames:
-            stage = next((s for s in ("Downloading image", "Unpacking image") if s in f), "")
-            by_stage.setdefault(stage, []).extend(int(v) for v in re.findall(r'aria-valuenow="(\d+)"', f))
-        assert any(by_stage.values()), item_frames
+        for _, li in seen:
+            stage = next((s for s in ("Downloading image", "Unpacking image") if s in li), "")
+            by_stage.setdefault(stage, []).extend(int(v) for v in re.findall(r'aria-valuenow="(\d+)"', li))
+        assert any(by_stage.values()), seen
         assert all(p == sorted(p) for p in by_stage.values()), by_stage
         assert "Downloading image" in by_stage or "Unpacking image" in by_stage
-        done = min(i for i, f in enumerate(frames) if f in item_frames and "done" in f)
+        done = min(i for i, li in seen if "done" in li)
         row = min(i for i, f in enumerate(frames) if f'<tr id="instance-lab1-{name}"' in f)
         assert row > done, "the row came before the creation had finished"
         assert page.evaluate("window.notReloaded") is True
         expect(form.locator("h1")).to_contain_text(name, timeout=30_000)
     finally:
         form.close()
-        lab.d1.lxc("delete", "--force", name, check=False)
 
 
 def _listeners_from_debug_log(text: str) -> list[str]:
@@ -167,6 +165,7 @@ def _listeners_from_debug_log(text: str) -> list[str]:
     return [remote for listener, remote in started.items() if listener not in stopped]
 
 
+@pytest.mark.destructive  # restarts d2
 def test_a_restarted_daemon_goes_offline_then_online_with_one_connection(
     page, live_dashboard, live_hosts, lab
 ):
@@ -179,43 +178,36 @@ def test_a_restarted_daemon_goes_offline_then_online_with_one_connection(
         tab.evaluate("window.notReloaded = true")
     badge = page.locator("#host-status-lab2")
 
-    env = {**os.environ, "LXD_DIR": lab.d2.lxd_dir}
     log = Path(lab.d2.lxd_dir) / "lxd.log"
-    subprocess.run(["lxd", "shutdown", "--timeout", "60"], env=env, check=True, timeout=90)
+    lab.d2.shutdown()
     for tab in pages:
         expect(tab.locator("#host-status-lab2")).to_have_text("offline", timeout=20_000)
     offset = log.stat().st_size if log.exists() else 0
     # --debug: the daemon logs every events listener it serves, with its remote address.
-    subprocess.run(  # detached, as bin/lab starts it
-        [
-            "sh",
-            "-c",
-            'setsid lxd --group root --debug --logfile "$1" </dev/null >/dev/null 2>&1 &',
-            "sh",
-            str(log),
-        ],
-        env=env,
-        check=True,
-    )
-    subprocess.run(["lxd", "waitready", "--timeout", "60"], env=env, check=True, timeout=90)
+    lab.d2.start("--debug")
     expect(badge).to_have_text("online", timeout=30_000)
     for tab in pages:
         expect(tab.locator("#host-status-lab2")).to_have_text("online", timeout=30_000)
         assert tab.evaluate("window.notReloaded") is True
 
-    time.sleep(1)
-    text = log.read_text(errors="replace")
-    text = text[offset:] if len(text) >= offset else text
-    port = int(lab.d2.url.rsplit(":", 1)[1])
-    ours = tcp_local_ports(live_dashboard.proc.pid, port)
-    open_listeners = [r for r in _listeners_from_debug_log(text) if r.startswith("127.0.0.1:")]
-    from_dashboard = [r for r in open_listeners if int(r.rsplit(":", 1)[1]) in ours]
     # One per host registered at d2's address (other tests may register d2 under more names).
     with sqlite3.connect(live_dashboard.tmp / "live.sqlite3", timeout=20) as db:
         registered = db.execute(
             "SELECT count(*) FROM hosts_host WHERE endpoint = ?", (lab.d2.url,)
         ).fetchone()[0]
-    assert registered >= 1 and len(from_dashboard) == registered, (open_listeners, ours, registered)
+    port = int(lab.d2.url.rsplit(":", 1)[1])
+
+    def one_listener_per_host() -> bool:
+        text = log.read_text(errors="replace")
+        text = text[offset:] if len(text) >= offset else text
+        ours = tcp_local_ports(live_dashboard.proc.pid, port)
+        open_listeners = [r for r in _listeners_from_debug_log(text) if r.startswith("127.0.0.1:")]
+        from_dashboard = [r for r in open_listeners if int(r.rsplit(":", 1)[1]) in ours]
+        assert registered >= 1 and len(from_dashboard) == registered, (open_listeners, ours, registered)
+        return True
+
+    # (the daemon logs a listener's end a moment after the connection goes)
+    wait_until(one_listener_per_host, 15, "one events listener per host on d2, as d2 logs them")
 
 
 def _task_status(live_dashboard, instance: str) -> str | None:
@@ -227,6 +219,7 @@ def _task_status(live_dashboard, instance: str) -> str | None:
     return row[0] if row else None
 
 
+@pytest.mark.destructive  # stops and restarts the live dashboard's daphne
 def test_a_page_reconnects_by_itself_and_catches_up(page, live_dashboard, live_hosts, lab, container):
     """The web server goes away; meanwhile the relay runs as its own process
     (`manage.py relay`, as with a cross-process channel layer) and logs an lxc start; the
@@ -240,27 +233,35 @@ def test_a_page_reconnects_by_itself_and_catches_up(page, live_dashboard, live_h
 
     relay = subprocess.Popen(
         [sys.executable, str(ROOT / "manage.py"), "relay", "--hosts-poll", "1"],
-        env=live_dashboard.env,
+        env={**live_dashboard.env, "DASHBOARD_LOG_LEVEL": "INFO"},  # it says when a stream is open
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in relay.stdout:
+            lines.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        lines = [relay.stdout.readline()]
-        while "relay running" not in lines[-1] and lines[-1] and len(lines) < 5:
-            lines.append(relay.stdout.readline())  # after the in-memory layer's warning
-        assert "relay running" in lines[-1], lines
-        time.sleep(1.5)  # its connections are up
+        wait_until(
+            lambda: any("lab1: events stream open" in line for line in lines),
+            30,
+            "the relay's events stream from lab1",
+        )
         lab.d1.lxc("start", name)
-        deadline = time.monotonic() + 15
-        while _task_status(live_dashboard, name) != "success" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _task_status(live_dashboard, name) == "success"
+        wait_until(lambda: _task_status(live_dashboard, name) == "success", 15, "the start in the task log")
     finally:
         relay.send_signal(signal.SIGTERM)
-        output, _ = relay.communicate(timeout=15)
-    assert relay.returncode == 0 and "relay stopped" in output, output
+        relay.wait(15)
+        reader.join(15)
+        relay.stdout.close()
+    output = "".join(lines)
+    assert relay.returncode == 0 and "relay running" in output and "relay stopped" in output, output
 
     live_dashboard.serve()
     expect(page.locator("#live")).to_have_attribute("data-live", "open", timeout=20_000)

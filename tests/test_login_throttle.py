@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.support import PASSWORD
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LIMIT = settings.DASHBOARD_LOGIN_FAILURE_LIMIT

@@ -21,8 +21,8 @@ from hosts.lxd.names import (
     check_path,
 )
 from hosts.models import Host
-from tests.files_helpers import container
 from tests.routes import CONVERTER, dashboard_routes
+from tests.support import an_instance
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +94,7 @@ def test_image_aliases_may_hold_an_encoded_slash_but_no_dot_segment():
 @pytest.fixture
 def stopped(lab):
     """A stopped container with one snapshot on d2: LXD would delete or rename it if asked."""
-    with container(lab.d2, running=False) as name:
+    with an_instance(lab.d2, running=False) as name:
         lab.d2.lxc("snapshot", name, "snap0")
         yield name
 
@@ -160,6 +160,7 @@ BAD_IN_URL = {
     "network": ["..", "a%20b"],
     "pool": ["..", "a%20b"],
     "volume": ["..", "a%20b"],
+    "backup": ["..", "a%20b"],
 }
 
 
@@ -177,6 +178,7 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
         "network": "lxdbr0",
         "pool": "default",
         "volume": "data",
+        "backup": "b1",
     }
     checked = set()
     for route, url_name in dashboard_routes():
@@ -192,7 +194,7 @@ def test_every_lxd_name_in_a_url_is_checked_before_lxd_is_asked(admin_client, db
                     response = admin_client.post(url, {"confirm": "yes"})
                 assert response.status_code == 400, f"{url} -> {response.status_code}"
                 assert re.search(
-                    r"is not a valid (instance|snapshot|log file|network|storage pool|storage volume) name"
+                    r"is not a valid (instance|snapshot|log file|network|storage pool|storage volume|backup) name"
                     r"|is not a valid (operation id|image fingerprint)",
                     response.content.decode(),
                 ), url

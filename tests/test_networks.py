@@ -72,7 +72,11 @@ def test_the_list_shows_managed_bridges_and_the_hosts_own_interfaces(admin_clien
     page = admin_client.get("/hosts/lab1/networks/").content.decode()
     row = page.split(f'id="network-lab{LAB_ID}br1"', 1)[1].split("</tr>", 1)[0]
     assert f"<code>{subnet(1)}.1/24</code>" in row and '<td class="nat">off</td>' in row
-    assert '<td class="used-by">1</td>' in row  # the default profile's nic
+    # The default profile's nic, and every instance on d1 through it (whatever other tests left).
+    used_by = len(
+        lab.d1.admin().request("GET", f"/1.0/networks/lab{LAB_ID}br1").json()["metadata"]["used_by"]
+    )
+    assert used_by >= 1 and f'<td class="used-by">{used_by}</td>' in row
     eth0 = page.split('id="network-eth0"', 1)[1].split("</tr>", 1)[0]
     assert "physical" in eth0 and "<code>192.0.2.2/24</code>" in eth0  # from its state: unmanaged
 

@@ -7,7 +7,6 @@ import pytest
 from django.urls import reverse
 
 from hosts.views.operations import _row
-from tests.fleet_helpers import instances_fixture  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -86,12 +85,11 @@ def test_wait_on_a_forgotten_operation(admin_client, unix_host, lab):
     assert bad.status_code == 400
 
 
-def test_viewer_cannot_cancel(client, django_user_model, unix_host, lab):
+def test_viewer_cannot_cancel(viewer_client, unix_host, lab):
     token_id, _ = image_secret(lab.d1)
     try:
-        client.force_login(django_user_model.objects.create_user("viewer", password="x-long-password"))
-        assert client.get(reverse("operation-list")).status_code == 200
-        assert client.post(reverse("operation-cancel", args=["lab1", token_id])).status_code == 403
+        assert viewer_client.get(reverse("operation-list")).status_code == 200
+        assert viewer_client.post(reverse("operation-cancel", args=["lab1", token_id])).status_code == 403
         assert lab.d1.admin().operation(token_id).status_code == 103
     finally:
         lab.d1.admin().cancel_operation(token_id)

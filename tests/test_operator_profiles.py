@@ -1,36 +1,25 @@
 """Which profiles operators may attach, per host: marked by an admin on the host page."""
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
 from hosts.models import AuditEntry, Host
-from tests.fleet_helpers import instances_fixture, status_of  # noqa: F401 (fixture)
+from tests.support import PREFIX, logged_in, make_user, status_of
 
 pytestmark = pytest.mark.django_db
 
-PROFILE = "pol-allowed"
-
-
-def user_client(django_user_model, username: str, role: str | None) -> Client:
-    user = django_user_model.objects.create_user(username, password=f"a-long-{username}-password")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
+PROFILE = PREFIX + "allowed"
 
 
 @pytest.fixture
 def extra_profile(lab):
     lab.d1.lxc("profile", "create", PROFILE, check=False)
     yield PROFILE
-    for name in lab.d1.admin().get("/1.0/instances") or []:
-        if "/pol-" in name:
-            lab.d1.lxc("delete", "--force", name.rsplit("/", 1)[-1], check=False)
+    for user in lab.d1.admin().get(f"/1.0/profiles/{PROFILE}")["used_by"]:  # then it can go
+        lab.d1.lxc("delete", "--force", user.rsplit("/", 1)[-1].split("?")[0], check=False)
     lab.d1.lxc("profile", "delete", PROFILE, check=False)
 
 
@@ -40,14 +29,14 @@ def test_a_new_host_lets_operators_attach_only_the_default_profile(unix_host):
 
 
 def test_an_admin_marks_a_profile_and_operators_may_then_attach_it(
-    admin_client, django_user_model, unix_host, lab, extra_profile, instances
+    admin_client, unix_host, lab, extra_profile, instances
 ):
     page = admin_client.get(reverse("host-detail", args=["lab1"])).content.decode()
     assert f'name="profile" value="{PROFILE}">' in page  # offered, not checked
     assert 'name="profile" value="default" checked>' in page
 
-    operator = user_client(django_user_model, "op", "operator")
-    name = instances.track(lab.d1, "pol-" + instances.name())
+    operator = logged_in(make_user("op", "operator"))
+    name = instances.track(lab.d1, instances.name("pol"))
     form = {"host": "lab1", "name": name, "image": "busybox", "profiles": f"default,{PROFILE}"}
     assert operator.post(reverse("instance-create"), form).status_code == 403
     assert status_of(lab.d1, name) is None
@@ -65,17 +54,15 @@ def test_an_admin_marks_a_profile_and_operators_may_then_attach_it(
     # unmarking every profile: operators may not even rely on LXD's default any more
     admin_client.post(reverse("host-profiles", args=["lab1"]), {})
     assert Host.objects.get(name="lab1").operator_profiles == []
-    other = instances.track(lab.d1, "pol-" + instances.name())
+    other = instances.track(lab.d1, instances.name("pol"))
     refused = operator.post(reverse("instance-create"), {"host": "lab1", "name": other, "image": "busybox"})
     assert refused.status_code == 403 and "profile default is not allowed" in refused.content.decode()
     assert status_of(lab.d1, other) is None
 
 
-def test_viewers_and_operators_see_the_allowed_profiles_but_cannot_mark_them(
-    django_user_model, unix_host, lab
-):
+def test_viewers_and_operators_see_the_allowed_profiles_but_cannot_mark_them(unix_host, lab):
     for username, role in (("viewer", None), ("op", "operator")):
-        client = user_client(django_user_model, username, role)
+        client = logged_in(make_user(username, role))
         page = client.get(reverse("host-detail", args=["lab1"])).content.decode()
         assert "<li><code>default</code></li>" in page and 'name="profile"' not in page
         refused = client.post(reverse("host-profiles", args=["lab1"]), {"profile": ["default", "x"]})
@@ -84,8 +71,7 @@ def test_viewers_and_operators_see_the_allowed_profiles_but_cannot_mark_them(
 
 
 def test_marking_needs_the_csrf_token(admin_user, unix_host):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(admin_user)
+    client = logged_in(admin_user, Client(enforce_csrf_checks=True))
     assert client.post(reverse("host-profiles", args=["lab1"]), {}).status_code == 403
     assert Host.objects.get(name="lab1").operator_profiles == ["default"]
 

@@ -4,13 +4,11 @@ profile list (hosts/policy.py), on plain inputs and through the create form on t
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from hosts.domain.policy import PolicyRefused, check_write, refusals
 from hosts.models import AuditEntry
-from tests.fleet_helpers import instances_fixture, status_of  # noqa: F401 (fixture)
+from tests.support import PREFIX, logged_in, make_user, status_of
 
 pytestmark = pytest.mark.django_db
 
@@ -131,8 +129,8 @@ def test_no_profile_list_means_lxds_default_profile():
     assert refusals("operator", HOST, profiles=None) == []
 
 
-def test_viewers_and_strangers_may_write_nothing(django_user_model):
-    viewer = django_user_model.objects.create_user("v", password="a-long-viewer-password")
+def test_viewers_and_strangers_may_write_nothing():
+    viewer = make_user("v")
     with pytest.raises(PolicyRefused, match="needs the operator role; you are a viewer"):
         check_write(viewer, HOST, config={"user.x": "1"})
     assert refusals(None, HOST, profiles=()) != []
@@ -142,19 +140,14 @@ def test_viewers_and_strangers_may_write_nothing(django_user_model):
 
 
 @pytest.fixture
-def operator_client(django_user_model):
-    user = django_user_model.objects.create_user("op", password="a-long-operator-password")
-    user.groups.add(Group.objects.get(name="operator"))
-    client = Client()
-    client.force_login(user)
-    return client
+def operator_client():
+    return logged_in(make_user("op", "operator"))
 
 
 @pytest.fixture
 def admin_browser(admin_user):
-    client = Client()
-    client.force_login(admin_user)
-    return client
+    """The admin in a client of their own (the operator has the other)."""
+    return logged_in(admin_user)
 
 
 def create(client, name: str, **fields):
@@ -218,21 +211,22 @@ def test_a_dangerous_device_is_refused_to_operators_and_created_for_admins(
 def test_an_unlisted_profile_is_refused_to_operators(
     operator_client, admin_browser, unix_host, lab, instances
 ):
-    lab.d1.lxc("profile", "create", "pol-unlisted", check=False)
+    unlisted = PREFIX + "unlisted"
+    lab.d1.lxc("profile", "create", unlisted, check=False)
     try:
         made = refused_then_admin_creates(
             operator_client,
             admin_browser,
             lab,
             instances,
-            {"profiles": "default, pol-unlisted"},
-            "profile pol-unlisted is not allowed for operators on lab1",
+            {"profiles": f"default, {unlisted}"},
+            f"profile {unlisted} is not allowed for operators on lab1",
             True,
         )
-        assert made["profiles"] == ["default", "pol-unlisted"]
+        assert made["profiles"] == ["default", unlisted]
     finally:
-        instances.cleanup()
-        lab.d1.lxc("profile", "delete", "pol-unlisted", check=False)
+        instances.cleanup()  # the profile's users first
+        lab.d1.lxc("profile", "delete", unlisted, check=False)
 
 
 def test_operators_create_with_allowed_config_pool_disk_and_managed_nic(

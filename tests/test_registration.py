@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from hosts.domain.registration import ConfirmationNeeded, RegistrationError, register_host
 from hosts.models import ClientCertificate, Host
 from tests.servers import closed_port, hanging_server, plain_http_server, tls_server_not_lxd
+from tests.support import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -92,14 +93,13 @@ def test_tls_server_that_is_not_lxd_is_refused():
     assert not Host.objects.exists()
 
 
-def test_hanging_server_is_refused_quickly():
-    import time
-
+@pytest.mark.timeout(60)  # a registration that waited for an answer would never end
+def test_hanging_server_is_refused():
     with hanging_server() as address:
-        started = time.monotonic()
         with pytest.raises(RegistrationError, match="did not answer"):
             register_host("one", address, accept_certificate=True)
-        assert time.monotonic() - started < 5
+        assert address.connections() >= 1
+        wait_until(address.all_dropped, 15, "the registration hanging up")
     assert not Host.objects.exists()
 
 

@@ -10,12 +10,10 @@ import pytest
 
 from hosts.live import groups
 from hosts.live.relay import Relay
-from tests.live import Inbox, ListenerLog, fresh_channel_layer
 from tests.servers import CuttableProxy
+from tests.support import Inbox, ListenerLog, fresh_channel_layer, relay_synced, wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PREFIX = "ev3-"
 
 
 @pytest.fixture
@@ -42,17 +40,13 @@ async def start_relay(layer):
 
 
 @pytest.fixture
-def containers(lab):
-    made: list[tuple] = []
+def containers(instances):
+    """Make a stopped instance, from a test running on the event loop."""
 
-    def make(daemon, name: str, *args: str) -> str:
-        daemon.lxc("init", "busybox", name, *args)
-        made.append((daemon, name))
-        return name
+    async def make(daemon, tag: str, **options) -> str:
+        return await asyncio.to_thread(instances.make, daemon, instances.name(tag), running=False, **options)
 
-    yield make
-    for daemon, name in made:
-        daemon.lxc("delete", "--force", name, check=False)
+    return make
 
 
 def is_(kind: str, **fields):
@@ -71,7 +65,7 @@ async def test_lxc_start_pushes_the_status_at_once_then_the_state(
         relay = await start_relay()
         await inbox.wait_for(online("lab1"), what="lab1 online")
         await inbox.wait_for(online("lab2"), what="lab2 online")
-        name = await asyncio.to_thread(containers, lab.d1, PREFIX + "start")
+        name = await containers(lab.d1, "start")
         created = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name), what="the new row")
         assert created["new"] is True and created["data"]["status"] == "Stopped"
 
@@ -94,7 +88,7 @@ async def test_no_event_reaches_the_groups_as_such(layer, start_relay, unix_host
     """Exec operations carry websocket secrets in their metadata: none may leave the relay."""
     inbox = await Inbox(layer).join(groups.host_group("lab1"))
     await start_relay()
-    name = await asyncio.to_thread(containers, lab.d1, PREFIX + "exec")
+    name = await containers(lab.d1, "exec")
     await asyncio.to_thread(lab.d1.lxc, "start", name)
     await asyncio.to_thread(lab.d1.lxc, "exec", name, "--", "true")
     await inbox.wait_for(
@@ -109,14 +103,10 @@ async def test_instance_rows_carry_no_secret_config(layer, start_relay, unix_hos
     neither environment.* nor cloud-init data."""
     inbox = await Inbox(layer).join(groups.host_group("lab1"))
     await start_relay()
-    name = await asyncio.to_thread(
-        containers,
+    name = await containers(
         lab.d1,
-        PREFIX + "secret",
-        "-c",
-        "environment.API_TOKEN=relay-env-secret",
-        "-c",
-        "user.user-data=relay-user-data-secret",
+        "secret",
+        config={"environment.API_TOKEN": "relay-env-secret", "user.user-data": "relay-user-data-secret"},
     )
     row = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name), what="the new row")
     assert row["data"]["config"]["image.os"] == "busybox"
@@ -137,12 +127,18 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
     proxy = CuttableProxy("127.0.0.1", int(lab.d2.url.rsplit(":", 1)[1]))
     try:
         await asyncio.to_thread(register_host, "labp", proxy.url, token=lab.d2.trust_token())
-        name = await asyncio.to_thread(containers, lab.d2, PREFIX + "resync")
+        name = await containers(lab.d2, "resync")
         inbox = await Inbox(layer).join(groups.HOSTS, groups.host_group("labp"))
         async with ListenerLog(lab.d2.socket) as listeners:
             relay = await start_relay()
             await inbox.wait_for(online("labp"))
-            await asyncio.wait_for(relay.hosts["labp"].synced.wait(), 10)
+            await relay_synced("labp", relay)
+
+            def ours() -> list[str]:
+                return listeners.open_from(lambda remote: remote.startswith("127.0.0.1:"))
+
+            first = await wait_until_async(ours, what="our events listener on d2")
+            assert len(first) == 1
             proxy.cut()
             offline = await inbox.wait_for(is_(groups.HOST_STATUS, host="labp", status="offline"))
             assert offline["detail"]
@@ -158,8 +154,14 @@ async def test_a_dropped_connection_shows_offline_then_reconnects_and_resyncs(
             state = await inbox.wait_for(is_(groups.INSTANCE_STATE, instance=name))
             assert state["data"]["status"] == "Running"
             assert relay.hosts["labp"].connections == 2
-            await asyncio.sleep(0.5)
-            assert len(listeners.open_from(lambda r: r.startswith("127.0.0.1:"))) == 1
+
+            def replaced() -> list[str]:
+                now = ours()
+                assert len(now) == 1 and now != first, now
+                return now
+
+            # The daemon itself sees one listener from us again: a new one, the cut one ended.
+            await wait_until_async(replaced, what="one new events listener on d2, the cut one gone")
     finally:
         proxy.close()
 

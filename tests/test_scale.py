@@ -4,21 +4,17 @@ two `manage.py relay`, each its own process, on the real lab daemons."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import psycopg
 import pytest
 
-from tests.live import ListenerLog, tcp_local_ports
 from tests.scale import frame_matching, live_socket, login_cookie, status_cell
+from tests.support import ListenerLog, tcp_local_ports
 
 
 @pytest.fixture
-def container(lab):
-    name = f"sc-{uuid.uuid4().hex[:6]}"
-    lab.d1.lxc("init", "busybox", name)
-    yield name
-    lab.d1.lxc("delete", "--force", name, check=False)
+def container(lab, instances):
+    return instances.make(lab.d1, running=False)
 
 
 def tasks_of(scale, operation_ids: list[str]) -> list[tuple[str, str]]:
@@ -119,6 +115,7 @@ async def test_every_socket_on_either_web_process_gets_the_same_bytes(scale, lab
         await asyncio.to_thread(lab.d1.lxc, "stop", "--force", container, check=False)
 
 
+@pytest.mark.destructive
 async def test_a_redis_restart_interrupts_live_pages_and_they_catch_up_without_reconnecting(
     scale, lab, container
 ):

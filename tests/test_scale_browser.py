@@ -9,7 +9,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from tests.files_helpers import container, pull
+from tests.support import an_instance, pull
 from tests.test_live_browser import open_fleet
 from tests.test_terminal_browser import open_terminal, type_line, wait_for_line
 
@@ -39,14 +39,13 @@ def pages(browser, scale):
 
 
 @pytest.fixture
-def stopped(lab):
-    with container(lab.d1, running=False) as name:
-        yield name
+def stopped(lab, instances):
+    return instances.make(lab.d1, running=False)
 
 
 @pytest.fixture(scope="module")
 def running(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 

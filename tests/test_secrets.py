@@ -6,13 +6,11 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from django.contrib.auth.models import Group
-from django.test import Client
 from django.urls import reverse
 
 from hosts.domain.config_view import HIDDEN
 from hosts.lxd.config import is_secret_key
-from tests.files_helpers import container
+from tests.support import an_instance, logged_in, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -32,21 +30,12 @@ def server_secret(lab):
 @pytest.fixture(scope="module")
 def secret_instance(lab):
     """A running instance with an environment secret and cloud-init user data, and a snapshot."""
-    with container(lab.d1, running=False) as name:
+    with an_instance(lab.d1, running=False) as name:
         lab.d1.lxc("config", "set", name, "environment.DB_PASSWORD", ENV_SECRET)
         lab.d1.lxc("config", "set", name, "user.user-data", USER_DATA)
         lab.d1.lxc("start", name)
         lab.d1.lxc("snapshot", name, "snap0")
         yield name
-
-
-def client_for(django_user_model, role: str | None) -> Client:
-    user = django_user_model.objects.create_user(f"user-{role}", password="x-long-password")
-    if role:
-        user.groups.add(Group.objects.get(name=role))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def pages(name: str) -> list[str]:
@@ -82,11 +71,11 @@ def test_the_key_rule():
 
 
 def test_viewers_and_operators_never_see_secret_values(
-    django_user_model, admin_client, unix_host, https_host, server_secret, secret_instance, lab
+    admin_client, unix_host, https_host, server_secret, secret_instance, lab
 ):
     secrets_set = (SERVER_SECRET, ENV_SECRET, USER_DATA.split("password: ")[1])
     for role in (None, "operator"):
-        client = client_for(django_user_model, role)
+        client = logged_in(make_user(f"user-{role}", role))
         for url in pages(secret_instance):
             response = client.get(url)
             body = response.content.decode()

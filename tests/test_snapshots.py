@@ -4,14 +4,14 @@ import pytest
 from django.urls import reverse
 
 from hosts.models import AuditEntry
-from tests.files_helpers import container, pull, push
+from tests.support import an_instance, pull, push
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
 def running(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 
@@ -123,18 +123,17 @@ def test_delete_asks_first(admin_client, unix_host, running, lab):
     assert names(lab, running) == []
 
 
-def test_viewers_see_snapshots_but_cannot_change_them(client, django_user_model, unix_host, running, lab):
+def test_viewers_see_snapshots_but_cannot_change_them(viewer_client, unix_host, running, lab):
     lab.d1.admin().wait(lab.d1.admin().create_snapshot(running, "keep"))
-    client.force_login(django_user_model.objects.create_user("viewer", password="x-long-password"))
-    page = client.get(url("instance-snapshots", unix_host, running))
+    page = viewer_client.get(url("instance-snapshots", unix_host, running))
     assert (
         page.status_code == 200
         and "keep" in page.content.decode()
         and "Restore…" not in page.content.decode()
     )
-    assert client.post(url("instance-snapshots", unix_host, running), {"name": "v"}).status_code == 403
+    assert viewer_client.post(url("instance-snapshots", unix_host, running), {"name": "v"}).status_code == 403
     assert (
-        client.post(
+        viewer_client.post(
             url("instance-snapshot-delete", unix_host, running, "keep"), {"confirm": "yes"}
         ).status_code
         == 403

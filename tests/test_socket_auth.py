@@ -10,18 +10,11 @@ import secrets
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
-from tests.live_client import DashboardSession, create_users, form_fields
+from tests.support import form_fields
 
 PASSWORD = "socket-auth-" + secrets.token_hex(4)
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def open_socket(live, session: DashboardSession, path: str):
-    cookie = "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
-    uri = live.url.replace("http://", "ws://") + path
-    return connect(uri, origin=live.url, additional_headers={"Cookie": cookie}, open_timeout=30)
 
 
 def close_code(ws, timeout: float = 30.0) -> int:
@@ -35,17 +28,17 @@ def close_code(ws, timeout: float = 30.0) -> int:
 @pytest.fixture
 def user(live_dashboard):
     name = "sock-" + secrets.token_hex(4)
-    create_users(live_dashboard, [name], "operator", PASSWORD)
+    live_dashboard.create_users([name], "operator", PASSWORD)
     return name
 
 
 def test_logging_out_closes_the_sessions_sockets(live_dashboard, user):
-    session = DashboardSession(live_dashboard.url, user, PASSWORD)
-    other = DashboardSession(live_dashboard.url, user, PASSWORD)  # the same user, another browser
+    session = live_dashboard.login(user, PASSWORD)
+    other = live_dashboard.login(user, PASSWORD)  # the same user, another browser
     with (
-        open_socket(live_dashboard, session, "/ws/live/?topics=hosts,operations") as live,
-        open_socket(live_dashboard, session, "/ws/hosts/lab1/instances/c1/files/upload/") as upload,
-        open_socket(live_dashboard, other, "/ws/live/?topics=hosts") as stays,
+        session.websocket("/ws/live/?topics=hosts,operations", open_timeout=30) as live,
+        session.websocket("/ws/hosts/lab1/instances/c1/files/upload/", open_timeout=30) as upload,
+        other.websocket("/ws/live/?topics=hosts", open_timeout=30) as stays,
     ):
         assert session.post("/accounts/logout/").status_code == 302
         assert close_code(live) == 4401
@@ -57,9 +50,9 @@ def test_logging_out_closes_the_sessions_sockets(live_dashboard, user):
 
 
 def test_deactivating_a_user_in_the_admin_closes_their_sockets(live_dashboard, user):
-    session = DashboardSession(live_dashboard.url, user, PASSWORD)
-    with open_socket(live_dashboard, session, "/ws/live/?topics=hosts") as live:
-        admin = DashboardSession(live_dashboard.url, live_dashboard.username, live_dashboard.password)
+    session = live_dashboard.login(user, PASSWORD)
+    with session.websocket("/ws/live/?topics=hosts", open_timeout=30) as live:
+        admin = live_dashboard.login()
         listing = admin.get(f"/admin/auth/user/?q={user}").text
         change = re.search(r"/admin/auth/user/\d+/change/", listing).group(0)
         fields = form_fields(admin.get(change).text, "user_form")

@@ -4,8 +4,6 @@ them, with who started them when the dashboard did, and shown on /tasks/."""
 from __future__ import annotations
 
 import asyncio
-import time
-import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -15,11 +13,9 @@ from hosts.domain import tasklog
 from hosts.domain.audit import record
 from hosts.live.relay import Relay
 from hosts.models import AuditEntry, Task
-from tests.live import fresh_channel_layer
+from tests.support import fresh_channel_layer, operation_forgotten, relay_synced, wait_until_async
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-PREFIX = "ev3-log-"
 
 
 @pytest.fixture
@@ -33,67 +29,60 @@ async def relay():
 
 
 @pytest.fixture
-def instance(lab):
+def instance(lab, instances):
     # A name of its own per test: LXD lists finished operations for 5 s, so a resync
     # rightly records the previous test's operations too.
-    name = PREFIX + uuid.uuid4().hex[:8]
-    lab.d1.lxc("init", "busybox", name)
-    yield name
-    lab.d1.lxc("delete", "--force", name, check=False)
+    return instances.make(lab.d1, running=False)
 
 
-async def task_for(description: str, instance: str, *, final: bool = True, timeout: float = 10) -> Task:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        tasks = await sync_to_async(list)(
-            Task.objects.filter(description=description, targets__contains=f" instance:{instance} ")
-        )
-        done = [t for t in tasks if t.is_final or not final]
-        if done:
-            return done[0]
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"no task {description!r} for {instance}")
+async def task_for(description: str, instance: str, *, timeout: float = 15) -> Task:
+    """The task log's finished task of that kind for the instance, once it is there."""
 
+    def finished() -> Task | None:
+        tasks = Task.objects.filter(description=description, targets__contains=f" instance:{instance} ")
+        return next((t for t in tasks if t.is_final), None)
 
-async def synced(relay, host: str) -> None:
-    while host not in relay.hosts:
-        await asyncio.sleep(0.05)
-    await asyncio.wait_for(relay.hosts[host].synced.wait(), 10)
+    return await wait_until_async(
+        sync_to_async(finished), timeout, f"a finished task {description!r} for {instance}"
+    )
 
 
 async def test_an_lxc_start_is_kept_after_lxd_forgets_it(relay, unix_host, lab, instance):
-    await synced(relay, "lab1")
+    await relay_synced("lab1", relay)
     await asyncio.to_thread(lab.d1.lxc, "start", instance)
     task = await task_for("Starting instance", instance)
     assert (task.host_name, task.status, task.op_class) == ("lab1", "success", "task")
     assert task.target_list() == [("instance", instance)]
     assert task.ended_at >= task.started_at and task.username == ""  # not started from the dashboard
-    await asyncio.sleep(6)  # LXD drops finished operations after 5 s
-    with pytest.raises(Exception, match="not found"):
-        await asyncio.to_thread(lab.d1.admin().operation, task.operation_id)
+    # LXD drops a finished operation about 5 s after its end.
+    await wait_until_async(
+        lambda: asyncio.to_thread(operation_forgotten, lab.d1, task.operation_id),
+        15,
+        "LXD forgetting the operation",
+    )
     assert await sync_to_async(Task.objects.filter(pk=task.pk).exists)()
 
 
 async def test_a_failed_operation_keeps_lxds_error(relay, unix_host, lab, instance):
-    await synced(relay, "lab1")
+    await relay_synced("lab1", relay)
     await asyncio.to_thread(lab.d1.lxc, "start", instance)
     # A start of a running instance is accepted (202) and fails in the operation.
     client = unix_host.client(timeout=(5, 30))
     op, _ = await asyncio.to_thread(
         client.call, "PUT", f"/1.0/instances/{instance}/state", json_body={"action": "start"}
     )
-    deadline = time.monotonic() + 10
-    while True:
-        task = await sync_to_async(Task.objects.filter(operation_id=op.id).first)()
-        if task is not None and task.is_final or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(0.1)
+
+    def finished() -> Task | None:
+        task = Task.objects.filter(operation_id=op.id).first()
+        return task if task is not None and task.is_final else None
+
+    task = await wait_until_async(sync_to_async(finished), 15, "the failed start in the task log")
     assert task.status == "failure"
     assert "already running" in task.error
 
 
 async def test_the_dashboard_user_who_started_it_is_recorded(relay, unix_host, lab, instance, admin_user):
-    await synced(relay, "lab1")
+    await relay_synced("lab1", relay)
     client = unix_host.client(timeout=(5, 30))
     op, _ = await asyncio.to_thread(
         client.call, "PUT", f"/1.0/instances/{instance}/state", json_body={"action": "start"}
@@ -117,7 +106,7 @@ async def test_tasks_lxd_no_longer_knows_end_as_lost(unix_host, lab, relay):
     stale = await sync_to_async(Task.objects.create)(
         host_name="lab1", operation_id="00000000-dead-beef-0000-000000000000", description="Starting instance"
     )
-    await synced(relay, "lab1")
+    await relay_synced("lab1", relay)
     await sync_to_async(stale.refresh_from_db)()
     assert stale.status == "lost" and "not connected" in stale.error
 
@@ -194,7 +183,7 @@ def test_the_user_shown_comes_from_the_audit_trail_when_the_task_has_none(admin_
 async def test_an_action_from_the_dashboard_names_its_user_while_it_runs(
     relay, unix_host, lab, instance, admin_client
 ):
-    await synced(relay, "lab1")
+    await relay_synced("lab1", relay)
     url = reverse("instance-action", args=["lab1", instance, "start"])
     response = await sync_to_async(admin_client.post)(url)
     assert response.status_code in (200, 302)

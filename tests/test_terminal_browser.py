@@ -10,8 +10,8 @@ import subprocess
 import pytest
 from playwright.sync_api import expect
 
-from tests.files_helpers import container
 from tests.lab import ROOT
+from tests.support import an_instance
 from tests.terminal_helpers import running_execs
 
 pytestmark = pytest.mark.browser
@@ -19,13 +19,13 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def on_d1(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 
 @pytest.fixture(scope="module")
 def on_d2(lab):
-    with container(lab.d2) as name:
+    with an_instance(lab.d2) as name:
         yield name
 
 

@@ -13,10 +13,9 @@ from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from hosts.domain.terminal import Offer, TerminalRefused, TerminalRequest, clamp_size, offer
-from hosts.domain.terminal_sessions import OutputWindow
+from hosts.domain.terminal_window import OutputWindow
 from hosts.live import hub
-from tests.files_helpers import container
-from tests.live import fresh_channel_layer
+from tests.support import an_instance, fresh_channel_layer
 from tests.terminal_helpers import running_execs, terminal_path
 
 
@@ -83,7 +82,7 @@ def test_the_output_window_waits_for_acknowledgements():
 def test_the_page_offers_a_terminal_to_operators_only(
     client, admin_client, django_user_model, unix_host, lab
 ):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         page = admin_client.get(f"/hosts/lab1/instances/{name}/").content.decode()
         assert 'id="terminal-panel"' in page and f'data-ws="{terminal_path("lab1", name)}"' in page
         assert 'value="/bin/sh"' in page  # busybox: no /bin/bash
@@ -96,7 +95,7 @@ def test_the_page_offers_a_terminal_to_operators_only(
 
 
 def test_what_the_page_offers(lab):
-    with container(lab.d1, running=False) as name:
+    with an_instance(lab.d1, running=False) as name:
         client = lab.d1.admin()
         assert offer(client, client.instance(name)) == Offer(
             False, f"{name} is stopped: start it to open a terminal."
@@ -165,7 +164,7 @@ async def next_message(communicator, timeout: float = 30) -> dict:
 
 @pytest.fixture
 def instance(lab):
-    with container(lab.d1) as name:
+    with an_instance(lab.d1) as name:
         yield name
 
 

@@ -2,19 +2,15 @@
 
 import pytest
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import connect
 
 from dashboard.origin import origin_allowed
-from tests.live_client import DashboardSession
 
 
 def handshake(live_dashboard, origin: str | None) -> int:
     """The HTTP status of a logged-in handshake on /ws/live/ sent with this Origin."""
-    session = DashboardSession(live_dashboard.url, live_dashboard.username, live_dashboard.password)
-    cookie = "; ".join(f"{k}={v}" for k, v in session.http.cookies.items())
-    uri = live_dashboard.url.replace("http://", "ws://") + "/ws/live/?topics=operations"
+    session = live_dashboard.login()
     try:
-        with connect(uri, origin=origin, additional_headers={"Cookie": cookie}, open_timeout=10):
+        with session.websocket("/ws/live/?topics=operations", origin=origin, open_timeout=10):
             return 101
     except InvalidStatus as exc:
         return exc.response.status_code

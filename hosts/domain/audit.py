@@ -83,7 +83,10 @@ class PendingEntry:
 
 
 @contextmanager
-def audited(request_or_user, action: str, *, host: Host | str | None = None, target: str = ""):
+def audited(
+    request_or_user, action: str, *, host: Host | str | None = None, target: str = "", actor: str = ""
+):
+    """`actor` names who acts when no user does (the backup scheduler, a command)."""
     user = getattr(request_or_user, "user", request_or_user)
     entry = PendingEntry(user, host, str(target))
     try:
@@ -97,6 +100,7 @@ def audited(request_or_user, action: str, *, host: Host | str | None = None, tar
             outcome=AuditEntry.Outcome.FAILED,
             error=str(exc),
             operation_id=entry.operation_id,
+            actor=actor,
         )
         raise
-    record(user, action, host=host, target=entry.target, operation_id=entry.operation_id)
+    record(user, action, host=host, target=entry.target, operation_id=entry.operation_id, actor=actor)

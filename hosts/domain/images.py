@@ -35,27 +35,12 @@ from .tasklog import claim
 # -- where another daemon finds a host ---------------------------------------------------------
 
 
-def remote_server(source: Host, client: LXDClient) -> tuple[str, str]:
-    """(https URL, server certificate PEM) by which another daemon can reach `source`."""
-    if not source.is_unix:
-        return source.endpoint, source.server_certificate
-    info, _ = client.server()
-    env = info.get("environment") or {}
-    addresses, certificate = env.get("addresses") or [], env.get("certificate") or ""
-    if not addresses or not certificate:
-        raise LXDError(
-            f"{source.name} does not listen on the network (core.https_address is unset), "
-            "so another host cannot pull its images"
-        )
-    return f"https://{addresses[0]}", certificate
-
-
 @contextlib.contextmanager
 def pull_source(request_or_user, source: Host, client: LXDClient, fingerprint: str) -> Iterator[dict]:
     """The `source` block by which another host pulls image `fingerprint` from `source`
     (`client`: the dashboard's connection to it).  The secret it holds is revoked on leaving
     the block, unless the pull used it up (a used one is gone already: fine)."""
-    server, certificate = remote_server(source, client)
+    server, certificate = client.remote_server()
     with audited(request_or_user, "image.secret", host=source, target=fingerprint) as entry:
         secret, token_op = client.create_image_secret(fingerprint)
         entry.operation_id = token_op

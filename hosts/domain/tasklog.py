@@ -8,14 +8,21 @@ A stored Task and a live operation look the same to templates: hosts/live/groups
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from ..lxd.operation import Status, is_final
+from ..lxd.operation import MIGRATION_DESCRIPTIONS, Status, is_final
 from ..models import AuditEntry, Host, Task
+
+# The dashboard's own jobs (a copy or move that ties two hosts' operations together, a scheduled
+# backup): task log rows of their own, with an id no LXD operation has.
+JOB_CLASSES = ("transfer", "backup")
+JOB_PREFIX = "dashboard-"
 
 LOST_ERROR = (
     "the operation ended while the dashboard was not connected to the host; LXD keeps no record of it"
@@ -162,6 +169,7 @@ def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
         Task.objects.filter(host_name=host_name)
         .exclude(status__in=Task.FINAL)
         .exclude(operation_id__in=alive)
+        .exclude(op_class__in=JOB_CLASSES)  # the dashboard's jobs are not LXD's to list
     )
     now = timezone.now()
     for task in stale:
@@ -171,8 +179,59 @@ def mark_lost(host_name: str, alive: set[str]) -> list[Task]:
     return stale
 
 
-def running(host_names: Iterable[str] | None = None, classes: tuple[str, ...] = ("task",)) -> list[Task]:
-    tasks = Task.objects.exclude(status__in=Task.FINAL).filter(op_class__in=classes)
+def running(host_names: Iterable[str] | None = None) -> list[Task]:
+    """Unfinished operations that show a progress bar (lxd/operation.py shows_progress)."""
+    tasks = Task.objects.exclude(status__in=Task.FINAL).filter(
+        Q(op_class="task") | Q(op_class="websocket", description__in=MIGRATION_DESCRIPTIONS)
+    )
     if host_names is not None:
         tasks = tasks.filter(host_name__in=list(host_names))
     return list(tasks.order_by("started_at"))
+
+
+# -- the dashboard's own jobs -------------------------------------------------------------------
+
+
+def start_job(
+    host_name: str, kind: str, description: str, targets: Iterable[tuple[str, str]], user=None
+) -> Task:
+    """A task log row for a job of the dashboard's (kind: one of JOB_CLASSES), running from now."""
+    who = {}
+    if user is not None and getattr(user, "is_authenticated", False):
+        who = {"user": user, "username": user.get_username()}
+    return Task.objects.create(
+        host_name=host_name,
+        operation_id=f"{JOB_PREFIX}{uuid.uuid4()}",
+        op_class=kind,
+        description=description[:255],
+        targets=Task.targets_text(list(targets))[:2048],
+        status=Task.Status.RUNNING,
+        status_code=Status.RUNNING,
+        **who,
+    )
+
+
+def job_objects(task: Task, objects: Iterable[tuple[str, str]]) -> None:
+    """Name more objects in a job's row (the LXD operations a transfer ties together)."""
+    known = task.target_list()
+    task.targets = Task.targets_text(known + [o for o in objects if o not in known])[:2048]
+    task.save(update_fields=["targets"])
+
+
+def job_progress(task: Task, text: str, percent: int | None = None) -> None:
+    task.progress, task.percent, task.updated_at = text[:255], percent, timezone.now()
+    task.save(update_fields=["progress", "percent", "updated_at"])
+
+
+def end_job(task: Task, *, error: str = "", text: str = "") -> None:
+    """Success without `error`, failure with it (LXD's own reason, or ours)."""
+    now = timezone.now()
+    task.status = Task.Status.FAILURE if error else Task.Status.SUCCESS
+    task.status_code = Status.FAILURE if error else Status.SUCCESS
+    task.error, task.ended_at, task.updated_at = error, now, now
+    if text:
+        task.progress = text[:255]
+    task.percent = None if error else task.percent
+    task.save(
+        update_fields=["status", "status_code", "error", "ended_at", "updated_at", "progress", "percent"]
+    )

@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..lxd.errors import LXDError
 from ..lxd.exec import Attachment, ExecCommand, SessionEnd
 from ..lxd.files import FileInfo, PathNotFound
-from ..models import Host
 from . import paths
+
+if TYPE_CHECKING:
+    from ..models import Host
 
 EXEC, CONSOLE = "exec", "console"
 SHELLS = ("/bin/bash", "/bin/sh")  # the default command: the first that exists

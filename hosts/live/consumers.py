@@ -29,6 +29,7 @@ from django.contrib.auth import get_user_model
 from ..concurrency import in_thread
 from ..domain import tasklog
 from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
+from ..lxd.operation import shows_progress
 from ..models import Host, Task
 from . import fragments, groups, relay, wire
 from .hub import Mailbox, ensure_hub
@@ -284,7 +285,9 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
             self.seen_ops.discard(key)
             return ("removed",)
         op_first = task = None
-        if "operations" in self.watch.topics and message.get("op_class") == "task":
+        if "operations" in self.watch.topics and shows_progress(
+            message.get("op_class", ""), message.get("description", "")
+        ):
             op_first = key not in self.seen_ops
             self.seen_ops.add(key)
         if self.watch.wants_task(message):

@@ -278,6 +278,14 @@ async def ensure_hub() -> Hub:
     return _hub
 
 
+def hub_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop this process's hub receives on, while it runs (None: no browser here)."""
+    hub = _hub
+    if hub is None or hub.loop is None or hub.task is None or hub.task.done() or hub.loop.is_closed():
+        return None
+    return hub.loop
+
+
 async def stop_hub() -> None:
     global _hub
     hub, _hub = _hub, None

@@ -19,6 +19,7 @@ from requests.adapters import HTTPAdapter
 from requests_unixsocket.adapters import UnixHTTPConnection, UnixHTTPConnectionPool
 
 from . import certs
+from .backups import BackupsAPI
 from .bodies import load_body
 from .endpoint import Endpoint, TLSIdentity, parse_endpoint
 from .errors import (
@@ -34,6 +35,7 @@ from .exec import ExecAPI
 from .files import FilesAPI
 from .images import ImagesAPI
 from .instances import InstancesAPI
+from .migration import MigrationAPI
 from .names import check_path
 from .networks import NetworksAPI
 from .operation import Operation
@@ -139,6 +141,8 @@ class LXDClient(
     FilesAPI,
     ExecAPI,
     TrustAPI,
+    MigrationAPI,
+    BackupsAPI,
     OperationsAPI,
 ):
     """A gateway to one LXD host."""
@@ -159,6 +163,17 @@ class LXDClient(
         self.label = label or str(self.endpoint)
         self.timeout = timeout
         self.max_body = max_body
+
+    def for_project(self, project: str) -> LXDClient:
+        """The same host, in another of its projects."""
+        return LXDClient(
+            self.endpoint,
+            tls=self.tls,
+            project=project,
+            label=self.label,
+            timeout=self.timeout,
+            max_body=self.max_body,
+        )
 
     # -- transport ---------------------------------------------------------------------
 
@@ -272,6 +287,24 @@ class LXDClient(
         if not isinstance(metadata, dict) or "api_version" not in metadata:
             raise NotLXD(f"{self.label} answered /1.0 without an API version: not an LXD server")
         return metadata, response.headers.get("ETag", "")
+
+    def remote_server(self) -> tuple[str, str]:
+        """(https URL, server certificate PEM) by which another LXD daemon reaches this host:
+        to pull an image or an instance from it, or to push one to it.  Over HTTPS, the
+        address we use and the certificate we pinned; over the unix socket, what the server
+        says it listens on (core.https_address)."""
+        if not self.endpoint.is_unix and self.tls is not None:
+            return self.endpoint.address, self.tls.server_cert_pem
+        info, _ = self.server()
+        env = info.get("environment") or {}
+        addresses, certificate = env.get("addresses") or [], env.get("certificate") or ""
+        if not addresses or not certificate:
+            raise LXDError(
+                f"{self.label} does not listen on the network (core.https_address is unset), "
+                "so another host cannot reach it to copy images or instances"
+            )
+        address = addresses[0]
+        return f"https://{address}", certificate
 
     def patch_server_config(self, changes: dict[str, str], etag: str) -> None:
         """Change only the given config keys ("" unsets a key); refused if the ETag moved."""

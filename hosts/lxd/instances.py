@@ -75,6 +75,9 @@ class InstancesAPI:
             response.close()
         return data.decode("utf-8", errors="replace"), truncated
 
+    def profile(self, name: str) -> dict:
+        return self.get(f"/1.0/profiles/{_q(name)}") or {}
+
     def profiles(self) -> list[str]:
         return sorted(name_from_url(url) for url in self.get("/1.0/profiles") or [])
 

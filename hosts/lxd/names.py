@@ -1,5 +1,5 @@
-"""LXD's names, each rule once: instances, snapshots, profiles, log files, operation ids, images,
-networks, storage pools and volumes.
+"""LXD's names, each rule once: instances, snapshots, backups, profiles, projects, log files,
+operation ids, images, networks, storage pools and volumes.
 
 A name that reaches a URL path must be checked first: `quote()` leaves `.` and `..` alone, and
 urllib3 removes dot segments, so a snapshot named `..` would turn
@@ -61,11 +61,25 @@ SNAPSHOT = NameRule(
     lambda name: 0 < len(name) <= 255 and "/" not in name and name not in DOT_SEGMENTS and _printable(name),
 )
 
+# Backups: the same rule as snapshots (LXD forbids '/'; the name is one segment of a URL).
+BACKUP = NameRule(
+    "backup name",
+    "Backup names have 1 to 255 printable characters, no spaces and no '/', and are not '.' or '..'.",
+    SNAPSHOT.valid,
+)
+
 _PROFILE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
 PROFILE = NameRule(
     "profile name",
     "Profile names have 1 to 63 letters, digits, '-', '_' or '.', and are not '.' or '..'.",
     lambda name: bool(_PROFILE_RE.match(name)) and name not in DOT_SEGMENTS,
+)
+
+_PROJECT_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+PROJECT = NameRule(
+    "project name",
+    "Project names have 1 to 63 letters, digits, '-' or '_'.",
+    lambda name: bool(_PROJECT_RE.match(name)),
 )
 
 # lxc.log, lxc.conf, console.log, exec_<uuid>.stdout, snapshot_..., migration_...

@@ -57,6 +57,8 @@ def phase(status_code: int) -> int:
 
 _PERCENT = re.compile(r"(\d{1,3})(?:\.\d+)?\s*%")
 _RATE = re.compile(r"\(([\d.]+\s*[kKMGTP]?i?B/s)\)")
+# A byte count in a progress text: "mv-1: 148.90MB (37.21MB/s)" (migration fs_progress)
+_AMOUNT = re.compile(r"(?<![\d.])([\d.]+)\s*([kKMGTP]?)(i?)B(?!/s)")
 STAGE_LABELS = {
     "download": "Downloading image",
     "create_instance_from_image_unpack": "Unpacking image",
@@ -104,6 +106,18 @@ def _rate_from_text(text: str) -> float | None:
     return value * units[prefix]
 
 
+def _amount_from_text(text: str) -> int | None:
+    """LXD's byte counts in texts (units.GetByteSizeString: decimal kB, MB ... or binary KiB ...)."""
+    match = _AMOUNT.search(text)
+    if not match:
+        return None
+    value = _number(match.group(1))
+    powers = {"": 0, "k": 1, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5}
+    if value is None:
+        return None
+    return int(value * (1024 if match.group(3) else 1000) ** powers[match.group(2)])
+
+
 def parse_progress(metadata: Any) -> Progress | None:
     """Progress from an operation's metadata, in any of the shapes 5.0.2 and later send:
     `download_progress: "50% (170.05MB/s)"` alone, `*_progress` strings next to a
@@ -127,6 +141,8 @@ def parse_progress(metadata: Any) -> Progress | None:
     if speed is None and text:
         speed = _rate_from_text(text)
     processed = _number(details.get("processed"))
+    if processed is None and text and not details:
+        processed = _amount_from_text(text)  # a migration says how much it has sent so far
     return Progress(
         stage=stage[:64],
         percent=None if percent is None else max(0, min(100, int(percent))),
@@ -134,6 +150,17 @@ def parse_progress(metadata: Any) -> Progress | None:
         processed=None if processed is None else int(processed),
         text=text[:200],
     )
+
+
+# Background tasks, and the two ends of a copy or move: the migration source ("Migrating
+# instance", a websocket operation) and, in push mode, the target ("Creating instance"), whose
+# fs_progress says how much has gone.  Exec sessions, consoles and tokens have none.
+MIGRATION_DESCRIPTIONS = ("Migrating instance", "Creating instance")
+
+
+def shows_progress(op_class: str, description: str) -> bool:
+    """Whether a page shows a progress bar for an operation of this class and description."""
+    return op_class == "task" or (op_class == "websocket" and description in MIGRATION_DESCRIPTIONS)
 
 
 # -- the objects an operation works on ----------------------------------------------------------

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from .errors import LXDAPIError
+from .instances import name_from_url
 
 if TYPE_CHECKING:
     from .operation import Operation
@@ -39,7 +40,12 @@ class StorageAPI:
     # -- pools -------------------------------------------------------------------------
 
     def storage_pools(self) -> list[dict]:
-        return self.get("/1.0/storage-pools", params={"recursion": 1}) or []
+        """Each pool with its name and driver, by name."""
+        pools = self.get("/1.0/storage-pools", params={"recursion": 1}) or []
+        return sorted(pools, key=lambda p: p.get("name", ""))
+
+    def storage_pool_names(self) -> list[str]:
+        return sorted(name_from_url(url) for url in self.get("/1.0/storage-pools") or [])
 
     def storage_pool(self, name: str) -> dict:
         return self.get(f"/1.0/storage-pools/{_q(name)}")
@@ -52,6 +58,11 @@ class StorageAPI:
             if exc.error_code in (400, 404, 500, 501):
                 return None
             raise
+
+    def storage_pool_space(self, name: str) -> dict:
+        """{"used": bytes, "total": bytes} of a pool (for a dir pool: its file system's); {}
+        where the driver cannot tell."""
+        return (self.pool_resources(name) or {}).get("space") or {}
 
     def create_pool(self, name: str, driver: str, config: dict[str, str], description: str = "") -> None:
         body = {"name": name, "driver": driver, "config": config, "description": description}

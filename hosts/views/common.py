@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
-from django.core.handlers.asgi import ASGIRequest
-from django.http import StreamingHttpResponse
-from django.utils.http import content_disposition_header
-
-from ..concurrency import in_thread, parallel
+from ..concurrency import parallel
 from ..domain.config_view import config_value
 from ..models import Host
 
@@ -33,36 +29,3 @@ def config_changes(original: dict, edited: dict[str, str]) -> dict[str, str]:
     }
     changes.update({key: "" for key in original if key not in edited})
     return changes
-
-
-def streamed_download(
-    request, chunks: Iterator[bytes], close: Callable[[], None], *, filename: str, size: int | None
-) -> StreamingHttpResponse:
-    """A download streamed from a host to the browser chunk by chunk (never whole in memory;
-    dashboard/backpressure.py paces it to the browser).  `close` ends the host's answer."""
-    body = _async_chunks(chunks, close) if isinstance(request, ASGIRequest) else _closing(chunks, close)
-    streamed = StreamingHttpResponse(body, content_type="application/octet-stream")
-    if size is not None:
-        streamed["Content-Length"] = str(size)
-    streamed["Content-Disposition"] = content_disposition_header(True, filename)
-    streamed["X-Content-Type-Options"] = "nosniff"
-    return streamed
-
-
-def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
-    try:
-        yield from chunks
-    finally:
-        close()
-
-
-async def _async_chunks(chunks: Iterator[bytes], close: Callable[[], None]):
-    """Under ASGI Django would read a sync iterator whole into a list: hand it over chunk by
-    chunk from a pool thread instead, so a large download never sits in memory."""
-    try:
-        while (chunk := await in_thread(next, chunks, None, db=False)) is not None:
-            yield chunk
-    finally:
-        # The client may have gone while a read runs in the pool: close the connection to
-        # LXD from here (closing the generator would race with that read).
-        close()

@@ -26,7 +26,8 @@ from ..lxd.errors import LXDError, UserError
 from ..lxd.names import INSTANCE
 from ..models import Host
 from .access import host_view
-from .common import streamed_download
+from .streaming import CHUNK as STREAM_CHUNK
+from .streaming import streamed_download
 
 CHUNK = 1024 * 1024
 
@@ -150,7 +151,11 @@ def file_download(request, host: Host, name: str):
     path = _path(request.GET.get("path"))
     info, response = host.client().open_file(name, path)
     return streamed_download(
-        request, response.iter_content(chunk_size=CHUNK), response.close, filename=info.name, size=info.size
+        request,
+        response.iter_content(chunk_size=STREAM_CHUNK),
+        response.close,
+        filename=info.name,
+        size=info.size,
     )
 
 

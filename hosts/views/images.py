@@ -20,7 +20,7 @@ from ..lxd.images import SPLIT_PARTS, MultipartReader, part_name, short_fingerpr
 from ..lxd.names import IMAGE_ALIAS, IMAGE_FINGERPRINT
 from ..models import AuditEntry, Host
 from .access import host_view, role_required
-from .common import streamed_download
+from .streaming import streamed_download
 
 CHUNK = 1024 * 1024
 PROPERTY_KEY_MAX = 255

@@ -66,6 +66,7 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
     role = OPERATOR
     refusal = "This upload needs the operator role."
     names: dict[str, NameRule] = {}  # URL keyword -> the LXD name rule it must follow
+    audits_writes = True  # False where `write` calls domain code that audits itself
 
     # -- what a kind of upload says -----------------------------------------------------
 
@@ -89,6 +90,10 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
         """The audit target of an upload refused before `describe` named one."""
         return self.scope["path"]
 
+    def host_name(self, header: dict) -> str:
+        """The host the bytes go to: the URL's, unless the kind of upload says otherwise."""
+        return self.scope["url_route"]["kwargs"]["host"]
+
     async def prepare(self, header: dict) -> Job:
         try:
             upload, size, target = self.describe(header)
@@ -105,12 +110,17 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
         kwargs = self.scope["url_route"]["kwargs"]
         for key, rule in self.names.items():
             rule.check(kwargs[key])
-        host = await in_thread(
-            Host.objects.select_related("client_certificate").filter(name=kwargs["host"]).first
-        )
+        name = self.host_name(header)
+        host = await in_thread(Host.objects.select_related("client_certificate").filter(name=name).first)
         if host is None:
-            raise UserError(f"There is no host named {kwargs['host']}.", 404)
+            raise UserError(f"There is no host named {name}.", 404)
         return Job(host, size, target, upload)
+
+    def _named_host(self) -> str:
+        try:
+            return self.host_name(self.header or {})
+        except (KeyError, TypeError, AttributeError):
+            return ""
 
     # -- the protocol -------------------------------------------------------------------
 
@@ -235,7 +245,7 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
                 record,
                 self.scope["user"],
                 self.audit_action,
-                host=job.host if job else self.scope["url_route"]["kwargs"].get("host", ""),
+                host=job.host if job else self._named_host(),
                 target=job.target if job else self.refused_target(self.header),
                 outcome=AuditEntry.Outcome.REFUSED,
                 error=f"{message} (HTTP {status})",
@@ -251,12 +261,18 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
     # -- the writer (a pool thread) -------------------------------------------------------
 
     def _write(self, job: Job, ready: asyncio.Future) -> None:
+        audit = (
+            audited(self.scope["user"], self.audit_action, host=job.host, target=job.target)
+            if self.audits_writes
+            else contextlib.nullcontext()
+        )
         try:
-            with audited(self.scope["user"], self.audit_action, host=job.host, target=job.target) as entry:
+            with audit as entry:
                 job.client = job.host.client()
                 self.check(job)
-                self.loop.call_soon_threadsafe(_set, ready, True)
-                status, message = self.write(job, entry, self._frames())
+                # The browser may start sending once LXD asks for the first byte: every check
+                # of `write` (and LXD's own, before it reads a body) has passed by then.
+                status, message = self.write(job, entry, self._frames(ready))
             outcome: tuple[str, int, str] = ("done", status, message)
         except UserError as exc:
             outcome = ("error", exc.http_status, str(exc))
@@ -264,7 +280,8 @@ class StreamedUploadSocket(LoginBound, AsyncWebsocketConsumer):
             outcome = ("error", 500, f"The upload failed: {exc}")
         self.loop.call_soon_threadsafe(_set, self.result, outcome)
 
-    def _frames(self):
+    def _frames(self, ready: asyncio.Future):
+        self.loop.call_soon_threadsafe(_set, ready, True)
         while True:
             if self.aborted:
                 raise UserError(

@@ -15,7 +15,7 @@ Protocol (JSON text frames; binary frames carry terminal bytes both ways):
   server  -> {"type": "exit", "code": 3 | null, "message": ...}  or
              {"type": "error", "status": 403, "message": ...}, then it closes the socket.
 
-The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal_sessions.py).
+The server keeps at most OUTPUT_WINDOW output bytes unacknowledged (hosts/domain/terminal_window.py).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from ..concurrency import in_thread
 from ..domain import terminal, terminal_sessions
 from ..domain.roles import OPERATOR, has_role
 from ..domain.terminal import CONSOLE, TerminalRefused, TerminalRequest
+from ..domain.terminal_window import OutputWindow
 from ..live.socket_auth import LOGGED_OUT, NOT_ALLOWED, LoginBound
 from ..lxd import LXDError
 from ..lxd.exec import TerminalSocket, attach
@@ -83,7 +84,7 @@ class TerminalConsumer(LoginBound, AsyncWebsocketConsumer):
         self.socket: TerminalSocket | None = None
         self.operation_id = ""
         self.target = ""
-        self.window = terminal_sessions.OutputWindow()
+        self.window = OutputWindow()
         self.input: asyncio.Queue[bytes] = asyncio.Queue()
         self.input_backlog = 0  # bytes queued for LXD
         self.tasks: list[asyncio.Task] = []

@@ -2,6 +2,11 @@
 // and "live:resync" on <body> after a reconnect: live tables listen for it and refresh
 // themselves over plain HTTP (hx-trigger="live:resync from:body").
 (function () {
+  // After the server was away a while, come back within seconds of its return: the
+  // extension's default backoff grows to a minute.  The jitter still spreads the pages out.
+  htmx.config.wsReconnectDelay = function (retries) {
+    return 500 + Math.random() * 1000 * Math.pow(2, Math.min(retries, 2));
+  };
   function live(event) {
     var elt = event.target;
     return elt && elt.id === "live" ? elt : null;

@@ -16,10 +16,11 @@ from django.core.management.base import BaseCommand
 
 from ...live.leader import lead
 from ...live.relay import Relay
+from ...live.scheduler import Scheduler
 
 
 class Command(BaseCommand):
-    help = "Run the events relay: one /1.0/events connection per registered host."
+    help = "Run the events relay (one /1.0/events connection per registered host) and the backup scheduler."
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -39,10 +40,15 @@ class Command(BaseCommand):
         self.stdout.write("relay stopped")
 
     async def _run(self, hosts_poll: float) -> None:
-        task = asyncio.get_running_loop().create_task(
-            lead(lambda: Relay(hosts_poll=hosts_poll).run(), say=self._say), name="relay-leader"
-        )
+        async def relay_and_scheduler() -> None:
+            # Scheduled backups run beside the relay (hosts/live/scheduler.py), in the active
+            # relay only: a standby must not run them a second time.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(Relay(hosts_poll=hosts_poll).run(), name="relay")
+                group.create_task(Scheduler().run(), name="backup-scheduler")
+
         loop = asyncio.get_running_loop()
+        task = loop.create_task(lead(relay_and_scheduler, say=self._say), name="relay-leader")
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
         self.stdout.write("relay running", ending="\n")

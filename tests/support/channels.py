@@ -1,10 +1,10 @@
 """Helpers for tests of the live path: a channel-layer inbox and the lab's daemon-side view
-of events listeners (from LXD's own logging stream, not from our code)."""
+of events listeners and connections (from LXD's own logging stream and the kernel, not from
+our code)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 
@@ -59,10 +59,6 @@ class Inbox:
             if predicate(message):
                 return message
 
-    async def drain(self, seconds: float) -> None:
-        with contextlib.suppress(AssertionError):
-            await self.wait_for(lambda m: False, timeout=seconds)
-
 
 class ListenerLog:
     """Events listeners as the daemon itself reports them ("Event listener server handler
@@ -116,3 +112,22 @@ def tcp_local_ports(pid: int, remote_port: int) -> set[int]:
         if f"pid={pid}," in line and len(fields) >= 3:
             ports.add(int(fields[2].rsplit(":", 1)[1]))
     return ports
+
+
+def unix_connections(pid: int, socket_path: str) -> dict[int, int]:
+    """The unix-socket connections process `pid` holds to the server listening at
+    `socket_path` (an LXD daemon), by inode: the bytes each has received and not read yet."""
+    import subprocess
+
+    out = subprocess.run(["ss", "-xpH"], capture_output=True, text=True, check=True).stdout
+    server_ends: set[str] = set()
+    ours: dict[str, int] = {}
+    for line in out.splitlines():
+        fields = line.split()  # netid state recv-q send-q local inode peer peer-inode process
+        if len(fields) < 8:
+            continue
+        if fields[4] == socket_path:
+            server_ends.add(fields[7])
+        elif f"pid={pid}," in line:
+            ours[fields[5]] = int(fields[2])
+    return {int(inode): queued for inode, queued in ours.items() if inode in server_ends}

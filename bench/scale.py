@@ -42,8 +42,8 @@ import events  # noqa: E402  (bench/events.py: measure, open_socket, STATUS_CELL
 
 from hosts.lxd import LXDClient  # noqa: E402
 from tests.lab import start_lab  # noqa: E402
-from tests.live import ListenerLog, tcp_local_ports  # noqa: E402
 from tests.scale import ScaleDeployment, login_cookie  # noqa: E402
+from tests.support import ListenerLog, tcp_local_ports  # noqa: E402
 
 HOSTS = ("b1", "b2")
 

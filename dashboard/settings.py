@@ -144,7 +144,13 @@ if os.environ.get("REDIS_URL"):
             # Every channel of one process shares one Redis list (channels-redis), so the
             # capacity bounds what waits for a whole process, not for one socket: a burst of
             # messages (a bulk action on a hundred instances) must not be dropped.
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]], "capacity": 5000},
+            # redis-py 8 gives every read a 5 s socket timeout by default: exactly how long
+            # channels-redis' blocking pop waits on an idle channel, so an idle hub's receive
+            # failed every 5 s.  Longer than that pop, still bounded (a Redis that vanished).
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}],
+                "capacity": 5000,
+            },
         }
     }
 else:

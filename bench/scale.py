@@ -193,9 +193,15 @@ async def main(args) -> None:
 
         rss_before = [rss_kib(web.pid) for web in webs]
         per_web = (args.sockets - len(webs)) // len(webs)
+        # Read the measured sockets meanwhile: one that is not read stops answering the
+        # server's pings, which closes it.
+        reading = [asyncio.create_task(events.drain(ws)) for ws in measured]
         for web in webs:
             crowds.append(await asyncio.to_thread(start_crowd, per_web, web.port, cookie))
         await asyncio.sleep(2)
+        for task in reading:
+            task.cancel()
+        await asyncio.gather(*reading, return_exceptions=True)
         total = len(webs) * (per_web + 1)
         grown = sum(rss_kib(web.pid) for web in webs) - sum(rss_before)
         print(

@@ -35,11 +35,11 @@ def wait_live(page, selector: str = "#live") -> None:
     expect(page.locator(".htmx-request")).to_have_count(0)  # a catch-up refresh, if any, is done
 
 
-def open_fleet(page) -> None:
+def open_fleet(page, host: str = "lab1") -> None:
     page.goto("/")
     wait_live(page)
-    # lab1's state is in: from its live model, or (a model not fresh yet) from its lazy part.
-    expect(page.locator("#fleet-model-lab1.model-live, #fleet-state-lab1.done")).to_have_count(1)
+    # The host's state is in: from its live model, or (a model not fresh yet) from its lazy part.
+    expect(page.locator(f"#fleet-model-{host}.model-live, #fleet-state-{host}.done")).to_have_count(1)
 
 
 def test_lxc_start_changes_the_row_with_no_reload(page, live_hosts, lab, container):
@@ -68,10 +68,7 @@ def test_lxc_start_changes_the_row_with_no_reload(page, live_hosts, lab, contain
 def test_the_row_of_a_host_of_each_server_kind_changes_live_under_its_badge(page, live_served, container):
     host, daemon = live_served
     name = container(daemon)
-    page.goto("/")
-    wait_live(page)
-    # the host's state is in: from its live model, or (a model not fresh yet) from its lazy part
-    expect(page.locator(f"#fleet-model-{host}.model-live, #fleet-state-{host}.done")).to_have_count(1)
+    open_fleet(page, host)
     label = "Incus" if daemon.kind == "incus" else "LXD"
     expect(page.locator(f"#fleet-host-{host} .badge.server-{daemon.kind}")).to_contain_text(label)
     expect(page.locator(f"#instance-{host}-{name}-status")).to_have_text("Stopped")

@@ -166,6 +166,9 @@ async def open_socket(port: int, cookie: str):
         additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
         proxy=None,
         max_size=None,
+        # The server pings (daphne, every 20 s) as for browsers; pings of our own, answered late
+        # on a busy machine, would only close the crowd's sockets.
+        ping_interval=None,
     )
 
 

@@ -24,6 +24,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from dashboard import body_limit, startup  # noqa: E402
 from dashboard.backpressure import StreamBackpressure  # noqa: E402
 from dashboard.origin import SameOriginWebsockets  # noqa: E402
+from hosts.live.wire import KeepServerSend  # noqa: E402
 from hosts.routing import websocket_urlpatterns  # noqa: E402
 
 # The embedded default serves /static/ itself, so `daphne dashboard.asgi:application` is all
@@ -41,6 +42,9 @@ application = ProtocolTypeRouter(
     {
         "http": http_app,
         # Only our own pages may open a websocket (scheme, host and port): see origin.py.
-        "websocket": SameOriginWebsockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # Live pushes are written to daphne's connections directly: see hosts/live/wire.py.
+        "websocket": KeepServerSend(
+            SameOriginWebsockets(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )

@@ -10,7 +10,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
-from dashboard import datadir
+from dashboard import database, datadir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("DASHBOARD_DATA_DIR", BASE_DIR / "var"))
@@ -130,19 +130,27 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": str(DATABASE_PATH),
-        "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-    }
-}
+# SQLite (DASHBOARD_DB) unless DATABASE_URL or DASHBOARD_DB_NAME names a PostgreSQL database
+# (dashboard/database.py): several web processes need one they can all reach.
+try:
+    DATABASES = {"default": database.from_environ(os.environ, DATABASE_PATH)}
+except database.DatabaseConfigError as exc:
+    raise ImproperlyConfiguredError(str(exc)) from None
 
 if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            # Every channel of one process shares one Redis list (channels-redis), so the
+            # capacity bounds what waits for a whole process, not for one socket: a burst of
+            # messages (a bulk action on a hundred instances) must not be dropped.
+            # redis-py 8 gives every read a 5 s socket timeout by default: exactly how long
+            # channels-redis' blocking pop waits on an idle channel, so an idle hub's receive
+            # failed every 5 s.  Longer than that pop, still bounded (a Redis that vanished).
+            "CONFIG": {
+                "hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}],
+                "capacity": 5000,
+            },
         }
     }
 else:

@@ -166,6 +166,27 @@ def live_served(request, live_hosts, lab) -> tuple[str, object]:
 
 
 @pytest.fixture(scope="session")
+def scale(tmp_path_factory, lab):
+    """The scale-out mode (tests/scale.py): PostgreSQL and Redis, two web processes and two
+    `manage.py relay` (one active, one standing by), lab1 and lab2 registered."""
+    from tests.scale import ScaleDeployment
+
+    tmp = tmp_path_factory.mktemp("scale")
+    tmp.chmod(0o700)
+    deployment = ScaleDeployment(tmp, lab).create()
+    try:
+        deployment.add_lab_hosts()
+        deployment.web()
+        deployment.web()
+        deployment.relay()
+        deployment.relay()
+        deployment.wait_until_relaying()
+        yield deployment
+    finally:
+        deployment.stop()
+
+
+@pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
 

@@ -77,3 +77,25 @@ def test_a_hosts_registered_facts_cannot_be_edited_in_the_admin(admin_client, ht
     assert https_host.endpoint == lab.d2.url
     assert AuditEntry.objects.filter(action="admin.change", host_name=https_host.name).exists()
     assert admin_client.get("/admin/hosts/host/add/").status_code == 403
+
+
+def test_the_audit_trail_sorts_by_a_column_kept_in_the_url_with_the_filters(admin_client):
+    for name in ("bob", "alice", "carol"):
+        AuditEntry.objects.create(username=name, action="instance.start", host_name="h1", target=name)
+    AuditEntry.objects.create(username="dave", action="instance.stop", host_name="h1", target="dave")
+    url = reverse("audit")
+    body = admin_client.get(url, {"action": "instance.start", "sort": "user", "dir": "asc"}).content.decode()
+    rows = [n for n in ("alice", "bob", "carol", "dave") if f"<td>{n}</td>" in body]
+    assert rows == ["alice", "bob", "carol"]
+    assert body.index("<td>alice</td>") < body.index("<td>bob</td>") < body.index("<td>carol</td>")
+    assert 'aria-sort="ascending" data-col="user"' in body
+    # the header flips the direction and keeps the filter; the filter form keeps the sort
+    assert 'href="?action=instance.start&amp;sort=user&amp;dir=desc"' in body
+    assert '<input type="hidden" name="sort" value="user">' in body
+    body = admin_client.get(url, {"action": "instance.start", "sort": "user", "dir": "desc"}).content.decode()
+    assert body.index("<td>carol</td>") < body.index("<td>bob</td>") < body.index("<td>alice</td>")
+    # a column that does not sort, or none at all: newest first, no error
+    for params in ({"sort": "error"}, {"sort": "<x>", "dir": "sideways"}, {}):
+        response = admin_client.get(url, params)
+        assert response.status_code == 200
+        assert 'aria-sort="descending" data-col="time"' in response.content.decode()

@@ -256,3 +256,42 @@ async def test_a_page_from_an_older_model_catches_up_when_its_socket_opens(
     late = Frames(await live(admin_client, f"topics=hosts,instances&model={shown}"))
     assert (await late.communicator.connect())[0]
     await late.until(lambda t: 'id="live-resync"' in t, what="the catch-up")
+
+
+def test_the_hub_renders_once_per_audience_and_pushes_the_same_bytes_to_each_socket():
+    """Fan-out: 5 sockets in two audiences (operators' rows carry action buttons, viewers'
+    do not) and one that does not watch this host: two renders, and each socket of an
+    audience gets that audience's one Push (the same framed bytes on the wire)."""
+    from hosts.live.groups import INSTANCE_STATE
+    from hosts.live.hub import Hub
+    from hosts.live.wire import Push
+
+    class Socket:
+        def __init__(self, audience):
+            self.answer, self.pushes = audience, []
+
+        def audience(self, message):
+            return self.answer
+
+        def render(self, message, audience):
+            renders.append(audience)
+            return Push([f"<div hx-swap-oob='true'>{audience}</div>"])
+
+        def push(self, push):
+            self.pushes.append(push)
+
+    renders: list = []
+    operators = [Socket(("state", True)) for _ in range(3)]
+    viewers = [Socket(("state", False)) for _ in range(2)]
+    elsewhere = Socket(None)
+    hub = Hub(layer=fresh_channel_layer())
+    hub.subscribers.update([*operators, *viewers, elsewhere])
+    hub.fan_out(
+        {"type": INSTANCE_STATE, "host": "h", "instance": "c1", "data": {}, "new": False, "seq": "s1"}
+    )
+    assert sorted(renders) == [("state", False), ("state", True)]
+    for group in (operators, viewers):
+        assert all(len(s.pushes) == 1 for s in group)
+        assert len({id(s.pushes[0]) for s in group}) == 1
+    assert operators[0].pushes[0].texts != viewers[0].pushes[0].texts
+    assert elsewhere.pushes == []

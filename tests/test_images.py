@@ -61,6 +61,21 @@ def test_the_fleet_list_says_which_host_holds_each_image(admin_client, unix_host
     assert f'id="image-{busybox}"' in only and f'id="image-{d2_image}"' not in only
 
 
+def test_the_fleet_list_sorts_by_a_column_kept_in_the_url(admin_client, unix_host, https_host, d2_image, lab):
+    busybox = lab.d1.admin().resolve_image("busybox")  # on both hosts; d2_image on lab2 only
+
+    def order(params):
+        page = admin_client.get("/images/", params).content.decode()
+        return page, page.index(f'id="image-{busybox}"') < page.index(f'id="image-{d2_image}"')
+
+    page, busybox_first = order({"sort": "holders", "dir": "desc"})
+    assert busybox_first and 'aria-sort="descending" data-col="holders"' in page
+    assert 'href="?sort=holders&amp;dir=asc"' in page  # the header flips the direction
+    assert not order({"sort": "holders", "dir": "asc"})[1]
+    page = admin_client.get("/images/", {"host": "lab2", "sort": "size"}).content.decode()
+    assert 'href="?host=lab2&amp;sort=size&amp;dir=desc"' in page  # the filter is kept
+
+
 def test_a_copy_goes_from_host_to_host_with_a_one_time_secret(
     admin_client, unix_host, https_host, d2_image, lab
 ):

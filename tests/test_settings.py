@@ -110,3 +110,56 @@ def test_a_counters_cadence_out_of_range_is_refused_with_its_name(tmp_path, valu
     result = run_check({"DASHBOARD_COUNTERS_SECONDS": value, "DASHBOARD_DATA_DIR": str(tmp_path)})
     assert result.returncode != 0
     assert "DASHBOARD_COUNTERS_SECONDS must be a number of seconds from 1 to 3600" in result.stderr
+
+
+def test_the_database_comes_from_database_url_or_dashboard_db_variables(tmp_path, lab):
+    """PostgreSQL (the lab's own) named either way; a password with URL-special characters
+    needs no quoting in DASHBOARD_DB_PASSWORD; anything else is refused by name."""
+    import psycopg
+
+    from dashboard.database import DatabaseConfigError, from_environ
+
+    name = "dash_settings_" + os.urandom(3).hex()
+    with psycopg.connect(lab.pg_url, autocommit=True) as conn:
+        conn.execute("CREATE ROLE dash_settings LOGIN PASSWORD 'p@ss:w/rd#1'")
+        conn.execute(f'CREATE DATABASE "{name}" OWNER dash_settings')
+    port = lab.env["LAB_PG_PORT"]
+    try:
+        by_url = from_environ(
+            {"DATABASE_URL": f"postgresql://dash_settings:p%40ss%3Aw%2Frd%231@127.0.0.1:{port}/{name}"},
+            tmp_path,
+        )
+        by_parts = {
+            "DASHBOARD_DB_NAME": name,
+            "DASHBOARD_DB_USER": "dash_settings",
+            "DASHBOARD_DB_PASSWORD": "p@ss:w/rd#1",
+            "DASHBOARD_DB_HOST": "127.0.0.1",
+            "DASHBOARD_DB_PORT": port,
+        }
+        assert from_environ(by_parts, tmp_path) == by_url
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, **by_parts, "DASHBOARD_DATA_DIR": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert migrate.returncode == 0, migrate.stderr
+        with psycopg.connect(lab.pg_url.rsplit("/", 1)[0] + "/" + name) as conn:
+            assert (
+                conn.execute("SELECT count(*) FROM django_migrations WHERE app = 'hosts'").fetchone()[0] > 0
+            )
+    finally:
+        with psycopg.connect(lab.pg_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute("DROP ROLE IF EXISTS dash_settings")
+    for bad, says in (
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("postgresql://u@h:99999/db", "Port out of range"),
+        ("postgresql://u@h/", "needs a name"),
+    ):
+        with pytest.raises(DatabaseConfigError, match=says):
+            from_environ({"DATABASE_URL": bad}, tmp_path)
+    started = run_check({"DATABASE_URL": "mysql://u@h/db", "DASHBOARD_DATA_DIR": str(tmp_path)})
+    assert started.returncode != 0 and "unsupported database 'mysql'" in started.stderr

@@ -20,6 +20,7 @@ import functools
 import json
 import logging
 import math
+from collections.abc import Hashable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
@@ -32,15 +33,14 @@ from ..domain.roles import OPERATOR, RANK, VIEWER, has_role
 from ..fleet.model import changed_since
 from ..lxd.operation import shows_progress
 from ..models import Host, Task
-from . import fragments, groups, relay
+from . import fragments, groups, relay, wire
 from .hub import Mailbox, ensure_hub
 from .socket_auth import LoginBound
 
 log = logging.getLogger(__name__)
 
 TOPICS = {"hosts", "instances", "operations", "tasks"}
-# How long a finished operation stays in the panel (the task log keeps it for good).
-KEEP_DONE, KEEP_FAILED = 8.0, 60.0
+INTERRUPTED = "Live updates are interrupted: the dashboard will catch up when they are back."
 
 
 @dataclass
@@ -107,13 +107,40 @@ def _running_operations(names: list[str]) -> list[dict]:
     return [groups.task_message(t) for t in tasklog.running(names)]
 
 
-def _joinable(frame: str) -> bool:
-    """Frames that may share one websocket message (table parts must travel alone: HTML
-    parses a bare <tr> or <td> only among its own kind)."""
-    return not frame.lstrip().startswith(("<tr", "<td", "<tbody"))
+def frames_for(message: dict, audience: Hashable) -> list[str]:
+    """The fragments of `message` for one audience (LiveConsumer.audience): depends on
+    nothing else, so a process renders it once for all the sockets of that audience."""
+    kind = audience[0]
+    if kind == "host":
+        return fragments.host_status(message["host"], message["status"], message["detail"])
+    if kind == "status":
+        return fragments.instance_status(message)
+    if kind == "gone":
+        return fragments.instance_gone(message, audience[1])
+    if kind == "state":
+        return fragments.instance_state(message, audience[1])
+    if kind == "removed":
+        return fragments.operation_removed(message["host"], message["id"])
+    if kind == "interrupted":
+        return fragments.live_error(INTERRUPTED)
+    if kind == "resumed":
+        return fragments.live_cleared() + fragments.live_resync()
+    if kind == "op":
+        _, op_first, task = audience
+        frames: list[str] = []
+        if op_first is not None:
+            frames += fragments.operation_item(message, op_first)
+        if task is not None:
+            frames += fragments.task_row(message, *task)
+        return frames
+    return []
 
 
 class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
+    # No channel-layer channel of its own: the process's hub receives for every socket (with
+    # Redis, a channel per socket would be one more waiter on the process's receive lock).
+    channel_layer_alias = "live sockets listen through the hub"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -134,6 +161,8 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         self.timers: dict[tuple[str, str], asyncio.Task] = {}
         self.mailbox = Mailbox()
         self.worker: asyncio.Task | None = None
+        self.wire = None
+        self.direct = False  # pushes written at once; False: through the mailbox
         self.hub = None
         try:
             self.watch = Watch.from_query(self.scope.get("query_string", b""))
@@ -144,11 +173,13 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
             await self.close(code=4400)
             return
         # The hub first: it hears the embedded relay's very first "host synced".
-        # Subscribed before accepting, so nothing sent after the page sees "open" is missed.
+        # Subscribed before accepting, so nothing sent after the page sees "open" is missed
+        # (it waits in the mailbox until the page has its initial state).
         self.hub = await ensure_hub()
         relay.ensure_embedded()
         self.hub.subscribers.add(self)
         await self.accept()
+        self.wire = wire.attach(self.scope, on_resume=self.mailbox.ready.set)
         await self.send_initial()
         loop = asyncio.get_running_loop()
         self.worker = loop.create_task(self._deliver(), name="live-socket")
@@ -164,24 +195,17 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if getattr(self, "wire", None) is not None:
+            self.wire.close()
 
     async def _send(self, frames: list[str]) -> None:
-        """Send frames, joining neighbours into one message where HTML parsing allows."""
-        batch: list[str] = []
-        for frame in frames:
-            if _joinable(frame):
-                batch.append(frame)
-                continue
-            if batch:
-                await self.send(text_data="".join(batch))
-                batch = []
-            await self.send(text_data=frame)
-        if batch:
-            await self.send(text_data="".join(batch))
+        """Frames for this socket alone, through the ASGI path."""
+        for text in wire.messages(frames):
+            await self.send(text_data=text)
 
     async def send_initial(self) -> None:
         """What the page may have missed: after a reconnect, or between render and open."""
-        frames: list[str] = []
+        frames: list[str] = [] if self.hub.online else fragments.live_error(INTERRUPTED)
         if "hosts" in self.watch.topics:
             for name, status, detail in await _db(_host_states)():
                 if self.watch.wants_host(name):
@@ -189,7 +213,7 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         if "operations" in self.watch.topics:
             names = [n for n in await _db(_host_names)() if self.watch.wants_host(n)]
             running = await _db(_running_operations)(names)
-            self.seen_ops = {(m["host"], m["id"]) for m in running}
+            self.seen_ops |= {(m["host"], m["id"]) for m in running}
             frames += fragments.operations_panel(running)
         await self._send(frames)
 
@@ -223,79 +247,96 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
 
     # -- messages from the relay, through this process's hub ----------------------------------
 
-    def offer(self, message: dict) -> None:
-        """Called by the hub for every message: keep what this page shows."""
+    def audience(self, message: dict) -> Hashable | None:
+        """Called by the hub for every message: which rendering this page needs, if any."""
+        if not self.direct or self.wire.paused or self.mailbox.items:
+            if self._wants(message):
+                self.mailbox.put(message)  # in order, after what waits there already
+            return None
+        return self._audience(message)
+
+    def _wants(self, message: dict) -> bool:
         kind, host = message.get("type"), message.get("host", "")
+        if kind in (groups.LIVE_INTERRUPTED, groups.LIVE_RESUMED):
+            return True
         if not self.watch.wants_host(host):
-            return
+            return False
         if kind == groups.HOST_STATUS:
-            wanted = "hosts" in self.watch.topics
-        elif kind in (groups.INSTANCE_STATUS, groups.INSTANCE_STATE, groups.INSTANCE_GONE):
-            wanted = "instances" in self.watch.topics
-        elif kind == groups.OPERATION:
-            wanted = "operations" in self.watch.topics or self.watch.wants_task(message)
-        else:
-            wanted = False
-        if wanted:
-            self.mailbox.put(message)
-
-    async def _deliver(self) -> None:
-        while True:
-            await self.mailbox.ready.wait()
-            frames: list[str] = []
-            for message in self.mailbox.take():
-                try:
-                    frames += self.render(message)
-                except Exception:
-                    log.exception("could not render %s", message.get("type"))
-            if frames:
-                await self._send(frames)
-
-    def render(self, message: dict) -> list[str]:
-        kind = message["type"]
-        if kind == groups.HOST_STATUS:
-            return fragments.cached(
-                message,
-                "host",
-                lambda: fragments.host_status(message["host"], message["status"], message["detail"]),
-            )
-        if kind == groups.INSTANCE_STATUS:
-            return fragments.cached(message, "status", lambda: fragments.instance_status(message))
-        operate = self.can_operate
-        if kind == groups.INSTANCE_GONE:
-            return fragments.cached(
-                message, f"gone{operate}", lambda: fragments.instance_gone(message, operate)
-            )
-        if kind == groups.INSTANCE_STATE:
-            return fragments.cached(
-                message, f"state{operate}", lambda: fragments.instance_state(message, operate)
-            )
+            return "hosts" in self.watch.topics
+        if kind in (groups.INSTANCE_STATUS, groups.INSTANCE_STATE, groups.INSTANCE_GONE):
+            return "instances" in self.watch.topics
         if kind == groups.OPERATION:
-            return self._operation_frames(message)
-        return []
+            return "operations" in self.watch.topics or self.watch.wants_task(message)
+        return kind == groups.OPERATION_REMOVED and "operations" in self.watch.topics
 
-    def _operation_frames(self, message: dict) -> list[str]:
-        frames: list[str] = []
+    def _audience(self, message: dict) -> Hashable | None:
+        """The audience, and what the page holds once it has the push (the operations and
+        task rows it has, to insert a new one and replace a known one)."""
+        if not self._wants(message):
+            return None
+        kind = message["type"]
+        if kind == groups.LIVE_INTERRUPTED:
+            return ("interrupted",)
+        if kind == groups.LIVE_RESUMED:
+            return ("resumed",)
+        if kind == groups.HOST_STATUS:
+            return ("host",)
+        if kind == groups.INSTANCE_STATUS:
+            return ("status",)
+        if kind == groups.INSTANCE_GONE:
+            return ("gone", self.can_operate)
+        if kind == groups.INSTANCE_STATE:
+            return ("state", self.can_operate)
         key = (message["host"], message["id"])
+        if kind == groups.OPERATION_REMOVED:
+            if key not in self.seen_ops:
+                return None
+            self.seen_ops.discard(key)
+            return ("removed",)
+        op_first = task = None
         if "operations" in self.watch.topics and shows_progress(
             message.get("op_class", ""), message.get("description", "")
         ):
-            first = key not in self.seen_ops
+            op_first = key not in self.seen_ops
             self.seen_ops.add(key)
-            frames += fragments.cached(
-                message, f"op{first}", lambda: fragments.operation_item(message, first)
-            )
-            if message.get("final") and key not in self.timers:
-                delay = KEEP_DONE if message.get("ok") else KEEP_FAILED
-                self.timers[key] = asyncio.get_running_loop().create_task(self._remove_later(key, delay))
         if self.watch.wants_task(message):
-            first = key not in self.seen_tasks
+            task = (key not in self.seen_tasks, self.can_operate)
             self.seen_tasks.add(key)
-            operate = self.can_operate
-            frames += fragments.cached(
-                message, f"task{first}{operate}", lambda: fragments.task_row(message, first, operate)
-            )
-        return frames
+        if op_first is None and task is None:
+            return None
+        return ("op", op_first, task)
+
+    def render(self, message: dict, audience: Hashable) -> wire.Push:
+        return fragments.cached(message, repr(audience), lambda: wire.Push(frames_for(message, audience)))
+
+    def push(self, push: wire.Push) -> None:
+        self.wire.write(push)
+
+    async def _deliver(self) -> None:
+        """Sends what waits in the mailbox: on a socket daphne does not serve directly, all
+        pushes; otherwise those that came before the initial state or while the browser was
+        not reading.  Once it is empty, pushes go direct again."""
+        while True:
+            if self.wire is not None and not self.wire.paused and not self.mailbox.items:
+                self.direct = True
+            await self.mailbox.ready.wait()
+            if self.wire is not None and self.wire.paused:
+                self.mailbox.ready.clear()  # resumeProducing sets it again
+                continue
+            for message in self.mailbox.take():
+                try:
+                    audience = self._audience(message)
+                    if audience is None:
+                        continue
+                    push = self.render(message, audience)
+                except Exception:
+                    log.exception("could not render %s", message.get("type"))
+                    continue
+                if self.wire is not None:
+                    self.push(push)
+                else:
+                    for text in push.texts:
+                        await self.send(text_data=text)
 
     async def _catch_up_if_stale(self, patience: float = 5.0) -> None:
         """Have the page refresh its tables (static/js/live.js) if it may have missed a change:
@@ -323,11 +364,3 @@ class LiveConsumer(LoginBound, AsyncWebsocketConsumer):
         finally:
             self.timers.pop(("resync", ""), None)
             await self._send(fragments.live_synced())
-
-    async def _remove_later(self, key: tuple[str, str], delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-            self.seen_ops.discard(key)
-            await self._send(fragments.operation_removed(*key))
-        finally:
-            self.timers.pop(key, None)

@@ -17,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import TypeVar
 
 from django.template.loader import render_to_string
 from django.utils.html import format_html
@@ -30,12 +31,13 @@ from ..models import Host, Task
 
 # -- one render per message per process --------------------------------------------------------
 
-_cache: OrderedDict[tuple[str, str], list[str]] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], object] = OrderedDict()
 _cache_lock = threading.Lock()
 CACHE_SIZE = 512
+T = TypeVar("T")
 
 
-def cached(message: dict, kind: str, build: Callable[[], list[str]]) -> list[str]:
+def cached(message: dict, kind: str, build: Callable[[], T]) -> T:
     seq = message.get("seq")
     if not seq:
         return build()
@@ -189,6 +191,11 @@ def task_row(message: dict, first: bool, can_operate: bool = False) -> list[str]
 
 def live_error(text: str) -> list[str]:
     return [format_html('<div id="live-error" class="error" hx-swap-oob="true">{}</div>', text)]
+
+
+def live_cleared() -> list[str]:
+    """The live error is over (as the page renders it: empty)."""
+    return ['<div id="live-error" hx-swap-oob="true"></div>']
 
 
 def live_resync() -> list[str]:

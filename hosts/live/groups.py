@@ -11,6 +11,9 @@ event as such.
                           instance.gone     {host, project, instance}
                           operation.update  operation_message(): an operation, live or from the
                                             task log, in one shape
+                          operation.removed {host, id}  (each hub's own: a finished operation
+                                            leaves the panel)
+    (each hub's own)      live.interrupted, live.resumed  {}  the channel layer failed / is back
     RELAY                 hosts.changed     {}  (the relay re-reads the host list)
     AUTH                  auth.session_ended {session}  a login ended (live/socket_auth.py)
                           auth.user_changed  {user}     a user's account changed: re-check
@@ -38,6 +41,11 @@ INSTANCE_STATE = "instance.state"
 INSTANCE_GONE = "instance.gone"
 OPERATION = "operation.update"
 HOSTS_CHANGED = "hosts.changed"
+# Not from the relay: each hub's own, when a finished operation leaves the panel, and when
+# the channel layer failed (live updates interrupted) and answers again (pages catch up).
+OPERATION_REMOVED = "operation.removed"
+LIVE_INTERRUPTED = "live.interrupted"
+LIVE_RESUMED = "live.resumed"
 SESSION_ENDED = "auth.session_ended"
 USER_CHANGED = "auth.user_changed"
 
@@ -72,6 +80,14 @@ def instance_status(instance: str, status: str, action: str = "") -> dict:
 
 def instance_state(instance: str, data: dict, new: bool) -> dict:
     return {"type": INSTANCE_STATE, "instance": instance, "data": data, "new": new}
+
+
+def operation_removed(host: str, op_id: str) -> dict:
+    return {"type": OPERATION_REMOVED, "host": host, "id": op_id, "seq": next_seq()}
+
+
+def live_notice(kind: str) -> dict:
+    return {"type": kind, "seq": next_seq()}
 
 
 def instance_gone(instance: str) -> dict:

@@ -350,7 +350,7 @@ class Relay:
 
     async def _control(self) -> None:
         """Messages for the relay from other processes (a host added in a web worker)."""
-        channel = await self.layer.new_channel("relay.")
+        channel = await self.layer.new_channel()  # the default prefix: see hub.Hub.start
         await self.layer.group_add(groups.RELAY, channel)
         try:
             while True:

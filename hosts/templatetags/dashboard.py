@@ -1,3 +1,7 @@
+from datetime import UTC, datetime
+
+from django.utils.html import format_html
+
 from ..domain.ids import register
 from ..lxd.timestamps import parse_time
 from ..views.common import project_url
@@ -11,3 +15,26 @@ register.simple_tag(project_url, name="project_url")
 def lxd_time(value):
     """An LXD time string as a datetime (None for Go's zero time: "never")."""
     return parse_time(value if isinstance(value, str) else None)
+
+
+@register.simple_tag
+def when(value, never="—", seconds=False):
+    """A point in time for people: UTC in the HTML (so it reads right without JavaScript), shown
+    in the viewer's own time zone by static/js/time.js, the exact UTC time on hover.
+
+    `value` is a datetime or an LXD time string; None or Go's zero time shows `never`."""
+    if isinstance(value, str):
+        value = parse_time(value)
+    if not isinstance(value, datetime):
+        return never
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    shown = value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    return format_html(
+        '<time datetime="{}" title="{} UTC" data-local="{}">{} UTC</time>',
+        value.isoformat().replace("+00:00", "Z"),
+        value.strftime("%Y-%m-%d %H:%M:%S"),
+        "seconds" if seconds else "minutes",
+        shown,
+    )

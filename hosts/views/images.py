@@ -20,6 +20,7 @@ from ..lxd.images import SPLIT_PARTS, MultipartReader, part_name, short_fingerpr
 from ..lxd.names import IMAGE_ALIAS, IMAGE_FINGERPRINT
 from ..models import AuditEntry, Host
 from .access import host_view, role_required
+from .sorting import Column, Sorting
 from .streaming import streamed_download
 
 CHUNK = 1024 * 1024
@@ -30,6 +31,19 @@ def image_url(host: str, fingerprint: str) -> str:
     return reverse("image-detail", args=[host, fingerprint])
 
 
+IMAGE_COLUMNS = (
+    Column("fingerprint", "Fingerprint", lambda i: i.fingerprint),
+    Column("aliases", "Aliases"),
+    Column("description", "Description", lambda i: (i.description.casefold(), i.fingerprint)),
+    Column("size", "Size", lambda i: int(i.first.get("size") or 0), num=True),
+    Column("architecture", "Architecture", lambda i: str(i.first.get("architecture") or "")),
+    Column("type", "Type", lambda i: str(i.first.get("type") or "")),
+    Column("created", "Created", lambda i: str(i.first.get("created_at") or "")),
+    Column("last_used", "Last used"),
+    Column("holders", "Held by", lambda i: len(i.copies)),
+)
+
+
 @require_safe
 def image_list(request):
     """Every image of every host (or of ?host=), one row per fingerprint."""
@@ -38,7 +52,14 @@ def image_list(request):
     if only:
         hosts = [h for h in hosts if h.name == only]
     fleet = domain.fleet_images(hosts)
-    context = {"fleet": fleet, "only": only, "host_names": [h.name for h in hosts]}
+    sorting = Sorting.from_params(request.GET, IMAGE_COLUMNS, default="description", desc=False)
+    context = {
+        "fleet": fleet,
+        "images": sorting.sorted(fleet.images),
+        "headers": sorting.headers(request.GET),
+        "only": only,
+        "host_names": [h.name for h in hosts],
+    }
     return render(request, "hosts/images.html", context)
 
 

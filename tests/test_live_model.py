@@ -204,7 +204,7 @@ async def test_the_model_holds_every_project_apart_and_the_fleet_reads_them_from
     await asyncio.to_thread(
         lambda: InstanceState.objects.create(host=unix_host, project="t-gone", name=name, data={"name": name})
     )
-    await relay()
+    running, _ = await relay()
     await until(
         lambda: fresh(unix_host) and modelled(unix_host, name) and modelled(unix_host, name, project),
         "both in lab1's model",
@@ -218,6 +218,13 @@ async def test_the_model_holds_every_project_apart_and_the_fleet_reads_them_from
         lambda: (modelled(unix_host, name, project) or {}).get("status") == "Running", "the twin Running"
     )
     assert (await asyncio.to_thread(modelled, unix_host, name))["status"] == "Stopped"
+    # The relay looks at a started instance again a few seconds later (its address): not a page.
+    lab1 = running.hosts["lab1"]
+    await wait_until_async(
+        lambda: not [t for t in lab1.children if t.get_name().split(":")[2] in ("look-again", "refresh")],
+        20,
+        "the relay's own looks at the started twin",
+    )
 
     home = reverse("home")
     detail_url = reverse("instance-detail", args=["lab1", name]) + f"?project={project}&part=live"
@@ -332,6 +339,27 @@ def test_a_failed_batch_merges_back_under_newer_notes_each_project_apart():
     newest = Notes()
     newest.note("q", "e", new_row)  # a project that showed since: kept
     assert merged.merge_back(newest).projects == {"default", "q"}
+
+
+def test_a_host_with_no_instance_at_its_first_listing_treats_later_ones_as_new():
+    """The first listing of an empty host makes no tracker; one made afterwards (any project)
+    is past its first listing: an instance a later listing finds is pushed as a new row."""
+    from types import SimpleNamespace
+
+    from hosts.live.model import ModelWriter
+    from hosts.live.relay import HostRelay
+
+    relay = HostRelay(
+        SimpleNamespace(name="h"), layer=None, note=lambda *a: None, model=ModelWriter().host(1)
+    )
+    relay.listing([], 0.0, with_state=False)
+    pushed = []
+    relay.send = lambda message, group=None: pushed.append(message)
+    relay.listing([{"name": "c", "status": "Stopped", "project": "p"}], 1.0, with_state=True)
+    assert relay.instances("p").baselined and relay.instances("default").baselined
+    assert [(m["type"], m["instance"], m["project"], m["new"]) for m in pushed] == [
+        ("instance.state", "c", "p", True)
+    ]
 
 
 def test_after_a_restart_the_kept_model_says_so_until_the_relay_has_listed_again(live_hosts, lab, instances):

@@ -86,6 +86,7 @@ class HostRelay:
         # stream covers every project the certificate may see, each event naming its own.
         # Each keeps its project's part of the live model.
         self.trackers: dict[str, InstanceTracker] = {}
+        self.listed = False  # a first listing was handed out (trackers made later are past theirs)
         self.task: asyncio.Task | None = None
         self.children: set[asyncio.Task] = set()
         # Messages leave in the order events were applied, whatever the channel layer
@@ -224,8 +225,9 @@ class HostRelay:
                 store=store,
                 look_again=LOOK_AGAIN_AFTER_START,
             )
-            # A project that shows after the first listing: what it holds is news to the pages.
-            tracker.baselined = any(t.baselined for t in self.trackers.values())
+            # A project that shows after the first listing (or a host that had no instance at
+            # all then): what it holds is news to the pages.
+            tracker.baselined = self.listed
             self.trackers[project] = tracker
         return tracker
 
@@ -241,6 +243,7 @@ class HostRelay:
         trackers = {project: self.instances(project) for project in by_project}
         for project, listed in by_project.items():
             trackers[project].listing(listed, started, with_state=with_state)
+        self.listed = True
         self.model.projects(set(trackers))
 
     def handle(self, event: Operation | Lifecycle) -> None:

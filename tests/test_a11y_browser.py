@@ -84,6 +84,9 @@ def world(live_dashboard, lab):
         "pk": "1",
         "op_id": "00000000-0000-0000-0000-000000000000",
         "action": "start",
+        "device": "eth0",
+        "profile": "default",
+        "project_name": "default",
     }
     yield {"values": values, "running": running, "stopped": stopped, "volume": volume}
     busy.kill()

@@ -144,7 +144,9 @@ class HostModel:
 
 
 class ModelWriter:
-    FLUSH_DELAY = 0.02  # a burst of events (a bulk start) goes out as one write
+    # A burst of events (a bulk start) still goes out in few writes: what arrives while one
+    # write is under way waits for the next.  No delay before the first: pushes wait for it.
+    FLUSH_DELAY = 0.0
     HEARTBEAT = 5.0
     RETRY = 1.0
 

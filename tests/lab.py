@@ -90,10 +90,16 @@ class LabDaemon:
         assert self.kind == "lxd", "an LXD daemon of the lab"
         return {**os.environ, "LXD_DIR": self.lxd_dir}
 
-    def forget_client_certificates(self) -> None:
+    def client_fingerprints(self) -> set[str]:
+        return {cert["fingerprint"] for cert in self.admin().certificates()}
+
+    def forget_client_certificates(self, keep: set[str] | frozenset[str] = frozenset()) -> None:
+        """Untrust every client certificate but `keep` (what a test found trusted: the live
+        dashboard's, registered once per session, must outlive a test's cleanup)."""
         admin = self.admin()
         for cert in admin.certificates():
-            admin.delete_certificate(cert["fingerprint"])
+            if cert["fingerprint"] not in keep:
+                admin.delete_certificate(cert["fingerprint"])
 
 
 @dataclass(frozen=True)

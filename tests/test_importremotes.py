@@ -18,20 +18,22 @@ pytestmark = pytest.mark.django_db
 def lxc_conf(tmp_path, lab):
     """lxc's directory with d2 (trusts the tool's certificate) and d3 (trusted it, then forgot it)."""
     conf = tmp_path / "lxc"
+    trusted = {daemon.name: daemon.client_fingerprints() for daemon in (lab.d2, lab.d3)}
     add_remote(conf, "d2", lab.d2)
     add_remote(conf, "d3", lab.d3)
     lab.d3.admin().delete_certificate(client_fingerprint(conf))
     yield conf
     for daemon in (lab.d2, lab.d3):
-        daemon.forget_client_certificates()
+        daemon.forget_client_certificates(keep=trusted[daemon.name])
 
 
 @pytest.fixture
 def incus_conf(tmp_path, lab):
     conf = tmp_path / "incus"
+    trusted = lab.incus.client_fingerprints()
     add_remote(conf, "i1", lab.incus)
     yield conf
-    lab.incus.forget_client_certificates()
+    lab.incus.forget_client_certificates(keep=trusted)
 
 
 def lines(capsys) -> list[str]:

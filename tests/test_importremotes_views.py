@@ -18,12 +18,13 @@ URL = "/hosts/import/"
 def conf(tmp_path, lab):
     """lxc's directory with d2 (trusts the tool) and d3 (does not any more), and incus' with i1."""
     lxc = tmp_path / "lxc"
+    trusted = {daemon.name: daemon.client_fingerprints() for daemon in (lab.d2, lab.d3)}
     add_remote(lxc, "d2", lab.d2)
     add_remote(lxc, "d3", lab.d3)
     lab.d3.admin().delete_certificate(client_fingerprint(lxc))
     yield lxc
     for daemon in (lab.d2, lab.d3):
-        daemon.forget_client_certificates()
+        daemon.forget_client_certificates(keep=trusted[daemon.name])
 
 
 def upload(conf, **extra) -> dict:

@@ -45,6 +45,7 @@ def test_a_token_for_another_server_is_refused_on_incus(lab):
 @pytest.mark.parametrize("kind", ["lxd", "incus"])
 def test_a_certificate_restricted_to_a_project_is_refused(lab, kind):
     daemon = lab.d2 if kind == "lxd" else lab.incus
+    trusted = daemon.client_fingerprints()
     project = "restricted-" + kind
     daemon.lxc("project", "create", project)
     try:
@@ -57,7 +58,7 @@ def test_a_certificate_restricted_to_a_project_is_refused(lab, kind):
         assert f"{'incus' if kind == 'incus' else 'lxc'} config trust edit" in str(caught.value)
         assert not Host.objects.exists()
     finally:
-        daemon.forget_client_certificates()
+        daemon.forget_client_certificates(keep=trusted)
         daemon.lxc("project", "delete", project, check=False)
 
 

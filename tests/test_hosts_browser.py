@@ -11,6 +11,10 @@ pytestmark = pytest.mark.browser
 def test_register_over_https_from_the_ui_then_edit_its_config(page, lab, live_dashboard):
     # d3: d1 and d2 are the live dashboard's lab1 and lab2, and a server is registered once
     d3 = lab.d3
+    # A server is registered once: another test may have left d3 registered (as lab3).
+    live_dashboard.manage(
+        "shell", "-c", f"from hosts.models import Host; Host.objects.filter(endpoint={d3.url!r}).delete()"
+    )
     d3.forget_client_certificates()  # d3's HTTPS side starts out not trusting us
     d3.admin().patch_server_config({"core.trust_password": lab.trust_password}, "")  # as d1 has it
     try:

@@ -134,14 +134,21 @@ async def failover(scale: ScaleDeployment, d1: LXDClient, name: str, ws) -> None
     watcher = asyncio.create_task(watch())
     await asyncio.wait_for(asyncio.gather(watcher, churn()), 60)
     took = first[0] - killed
-    await asyncio.sleep(3)  # the new relay writes the task log in batches
-    with psycopg.connect(scale.database_url) as conn:
-        rows = conn.execute(
-            "SELECT operation_id, count(*) FROM hosts_task WHERE host_name = 'b1' "
-            "AND operation_id = ANY(%s) GROUP BY operation_id",
-            [made],
-        ).fetchall()
-    counts = dict(rows)
+
+    def recorded() -> dict[str, int]:
+        with psycopg.connect(scale.database_url) as conn:
+            rows = conn.execute(
+                "SELECT operation_id, count(*) FROM hosts_task WHERE host_name = 'b1' "
+                "AND operation_id = ANY(%s) GROUP BY operation_id",
+                [made],
+            ).fetchall()
+        return dict(rows)
+
+    # The new relay writes the task log in batches: until every operation is there, or 15 s
+    # (what is still missing then is lost).
+    deadline = time.monotonic() + 15
+    while len(counts := await asyncio.to_thread(recorded)) < len(made) and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
     lost = [op for op in made if op not in counts]
     duplicated = [op for op, n in counts.items() if n != 1]
     print(

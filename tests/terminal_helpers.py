@@ -68,8 +68,11 @@ class TerminalClient:
             self.acked = self.written
             try:
                 self.ws.send(json.dumps({"type": "ack", "written": self.written}))
-            except ConnectionClosed:  # the server ended the session meanwhile: the page stops too
-                self.closed = self.ws.close_code
+            except ConnectionClosed:
+                # The server ended the session meanwhile.  What it sent before closing (its
+                # "exit" message) may still be unread: recv() hands it over, then reports the
+                # close, so the close is noted there, not here.
+                self.ack = False
 
     def _read_one(self, timeout: float) -> None:
         """One frame (TimeoutError if none comes in `timeout`).  Output is acknowledged as the

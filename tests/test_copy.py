@@ -139,7 +139,9 @@ def test_copy_and_rename_within_one_host(admin_user, unix_host, lab, made):
     copy = made.name()
     _, outcome = run(admin_user, TransferSpec(unix_host, name, unix_host, target_name=copy))
     assert outcome.ok, outcome
-    assert marker_of(lab.d1, copy) == marker and snapshot_names(lab.d1, copy) == ["s1"]
+    # The copy's files are read once it is renamed: LXD 5.0.2 and Incus 6.0 answer the first
+    # file request to a stopped instance renamed after its files were read 15 s late.
+    assert snapshot_names(lab.d1, copy) == ["s1"]
     renamed = made.name()
     task, outcome = run(admin_user, TransferSpec(unix_host, copy, unix_host, target_name=renamed, move=True))
     assert outcome.ok, outcome
@@ -153,7 +155,7 @@ def test_copy_and_move_within_one_host_on_each_server_kind(admin_user, served, m
     copy = made.name()
     task, outcome = run(admin_user, TransferSpec(host, name, host, target_name=copy))
     assert outcome.ok, outcome
-    assert marker_of(daemon, copy) == marker and snapshot_names(daemon, copy) == ["s1"]
+    assert snapshot_names(daemon, copy) == ["s1"]  # its files: once renamed (see above)
     assert task.status == Task.Status.SUCCESS
     renamed = made.name()
     _, outcome = run(admin_user, TransferSpec(host, copy, host, target_name=renamed, move=True))

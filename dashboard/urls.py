@@ -8,3 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("hosts.urls")),
 ]
+
+# A request that failed with no answer of its own; the database not answering gets a 503.
+handler500 = "dashboard.errors.server_error"

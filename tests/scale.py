@@ -132,10 +132,12 @@ class ScaleDeployment:
         self.manage("addhost", "lab1", self.lab.d1.socket)
         self.manage("addhost", "lab2", self.lab.d2.url, "--token", self.lab.d2.trust_token())
 
-    def manage(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def manage(
+        self, *args: str, check: bool = True, timeout: float = 120, env: dict | None = None
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), *args],
-            env=self.env,
+            env={**self.env, **(env or {})},
             capture_output=True,
             text=True,
             check=check,
@@ -145,8 +147,8 @@ class ScaleDeployment:
 
     # -- processes ---------------------------------------------------------------------------
 
-    def web(self, port: int | None = None, *extra: str) -> Process:
-        """One more daphne process (a free port unless given)."""
+    def web(self, port: int | None = None, *extra: str, env: dict | None = None) -> Process:
+        """One more daphne process (a free port unless given; `env`: settings of its own)."""
         port = port or free_port()
         index = len(self.webs) + 1
         process = Process(
@@ -162,7 +164,7 @@ class ScaleDeployment:
                 str(port),
                 "dashboard.asgi:application",
             ],
-            self.env,
+            {**self.env, **(env or {})},
             self.tmp / f"web{index}-{port}.log",
         ).start()
         process.port, process.url = port, f"http://127.0.0.1:{port}"
@@ -267,7 +269,30 @@ def redis_down(lab: Lab) -> None:
     )
 
 
-def redis_up() -> None:
+def postgres_down(lab: Lab) -> None:
+    """Stop the lab's PostgreSQL as a crash would (`immediate`: no clean shutdown; every
+    connection is cut).  `services_up` starts it again, with what it had committed."""
+    subprocess.run(
+        [
+            "runuser",
+            "-u",
+            "postgres",
+            "--",
+            "/usr/lib/postgresql/15/bin/pg_ctl",
+            "-D",
+            lab.env["LAB_PG_DIR"],
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def services_up() -> None:
     """bin/lab up starts what is not running (LAB_ID from the environment, as the lab fixture)."""
     out = subprocess.run([str(ROOT / "bin" / "lab"), "up", "3"], capture_output=True, text=True, timeout=600)
     if out.returncode != 0:

@@ -4,12 +4,13 @@ two `manage.py relay`, each its own process, on the real lab daemons."""
 from __future__ import annotations
 
 import asyncio
+import html
 
 import psycopg
 import pytest
 
 from tests.scale import frame_matching, live_socket, login_cookie, status_cell
-from tests.support import ListenerLog, tcp_local_ports
+from tests.support import DashboardSession, ListenerLog, tcp_local_ports, wait_until
 
 
 @pytest.fixture
@@ -122,7 +123,7 @@ async def test_a_redis_restart_interrupts_live_pages_and_they_catch_up_without_r
     """Redis restarted (empty: no groups): the pages of both web processes say live updates
     are interrupted, then refresh their tables (live-resync) and get changes again on the same
     sockets; still one relay relays."""
-    from tests.scale import redis_down, redis_up
+    from tests.scale import redis_down, services_up
 
     await asyncio.to_thread(scale.wait_until_relaying)
     cookies = [await asyncio.to_thread(login_cookie, web.url) for web in scale.webs[:2]]
@@ -135,7 +136,7 @@ async def test_a_redis_restart_interrupts_live_pages_and_they_catch_up_without_r
                     ws, lambda f: "Live updates are interrupted" in f, timeout=30, what="the notice"
                 )
         finally:
-            await asyncio.to_thread(redis_up)
+            await asyncio.to_thread(services_up)
         for ws in sockets:
             await frame_matching(ws, lambda f: 'id="live-resync"' in f, timeout=30, what="the catch-up")
         await asyncio.to_thread(lab.d1.lxc, "start", container)
@@ -151,3 +152,48 @@ async def test_a_redis_restart_interrupts_live_pages_and_they_catch_up_without_r
         for ws in sockets:
             await ws.close()
         await asyncio.to_thread(lab.d1.lxc, "stop", "--force", container, check=False)
+
+
+@pytest.mark.destructive
+def test_a_postgres_restart_gives_a_clear_error_then_everything_carries_on(scale, lab, container):
+    """PostgreSQL stopped as a crash would, an action asked for meanwhile: a 503 that says so,
+    nothing sent to the host, nothing recorded.  Once it is back, the same login on the same web
+    process acts again, the action is audited once, and one relay records what LXD did."""
+    from dashboard.errors import UNAVAILABLE
+    from tests.scale import postgres_down, services_up
+
+    said = html.escape(UNAVAILABLE)
+
+    web = scale.webs[0]
+    session = DashboardSession(web.url, scale.username, scale.password)
+    action = f"/hosts/lab1/instances/{container}/state/start/"
+    try:
+        postgres_down(lab)
+        refused = session.post(action, headers={"HX-Request": "true"})
+        assert refused.status_code == 503, refused.text[:500]
+        assert said in refused.text and "Traceback" not in refused.text
+        page = session.get("/")
+        assert page.status_code == 503 and said in page.text
+        assert lab.d1.admin().instance(container)["status"] == "Stopped"
+    finally:
+        services_up()
+    done = session.post(action, headers={"HX-Request": "true"})
+    assert done.status_code == 200, done.text[:500]
+    wait_until(lambda: lab.d1.admin().instance(container)["status"] == "Running", 30, "the start")
+    with psycopg.connect(scale.database_url) as conn:
+        audited = conn.execute(
+            "SELECT outcome FROM hosts_auditentry WHERE action = 'instance.start' AND target = %s",
+            [container],
+        ).fetchall()
+        operation = conn.execute(
+            "SELECT operation_id FROM hosts_auditentry WHERE action = 'instance.start' AND target = %s",
+            [container],
+        ).fetchone()
+    assert audited == [("ok",)]
+    scale.wait_until_relaying()
+    assert len(scale.active_relays()) == 1
+    wait_until(
+        lambda: tasks_of(scale, [operation[0]]) == [(operation[0], "success")],
+        15,
+        "the start in the task log, once",
+    )

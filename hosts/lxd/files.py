@@ -9,7 +9,10 @@ What LXD 5.0.2 does and this module hides (checked on the lab daemons):
 - symlinks are not followed: their GET body is the target, which 5.0.2 hands back already made
   absolute (`busybox` in /bin comes back as `/bin/busybox`);
 - SFTP failures come back as HTTP 500 "sftp: ..." and are mapped to 404/409 with a plain message;
-- X-LXD-mode must be "0644" (leading zero); mode/uid/gid only apply when the file is created.
+- X-LXD-mode must be "0644" (leading zero); mode/uid/gid only apply when the file is created;
+- a stopped instance whose files were read and which was then renamed answers its first file
+  request about 15 s late (Incus 6.0 too; `lxc file pull` shows it): a page asking in that
+  window gets the host's time-out message, and a retry after it works.
 """
 
 from __future__ import annotations

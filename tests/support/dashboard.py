@@ -41,10 +41,15 @@ class DashboardSession:
     dashboard (full URLs work too); unsafe methods carry the CSRF header; redirects are
     returned, not followed, except by get()."""
 
-    def __init__(self, base_url: str, username: str, password: str):
+    def __init__(self, base_url: str, username: str, password: str, *, verify: str | bool = True):
+        """`verify`: the CA file of an HTTPS dashboard (a proxy's own certificate)."""
         self.base = base_url
         self.http = requests.Session()
         self.http.trust_env = False
+        self.http.verify = verify
+        if base_url.startswith("https://"):
+            # Django checks an HTTPS form's Origin (or, without one, its Referer), as a browser sends it.
+            self.http.headers["Origin"] = base_url
         self.http.get(self.url("/accounts/login/"), timeout=10)
         done = self.http.post(
             self.url("/accounts/login/"),

@@ -187,7 +187,10 @@ def test_an_abandoned_download_lets_go_of_its_lxd_stream(live, lab, instance):
         assert not ours & stalled_streams(), f"still held: {ours}"
         return True
 
-    wait_until(released, 15, "the dashboard letting go of the download's LXD stream")
+    try:
+        wait_until(released, 15, "the dashboard letting go of the download's LXD stream")
+    except AssertionError as exc:  # where the dashboard's threads are, for the next reader
+        raise AssertionError(f"{exc}\n{live.thread_dump()}") from None
 
 
 def test_empty_files_upload_both_ways(live, lab, instance):

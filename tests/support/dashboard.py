@@ -7,6 +7,7 @@ import ast
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -121,7 +122,8 @@ class LiveDashboard:
             "DASHBOARD_DATA_DIR": str(tmp),
             "DASHBOARD_DB": str(tmp / "live.sqlite3"),
             "DJANGO_SETTINGS_MODULE": "dashboard.settings",
-            "PYTHONPATH": str(ROOT),
+            # tests/support/startup: SIGUSR1 dumps the threads' stacks into daphne.log (thread_dump)
+            "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests" / "support" / "startup")]),
         }
         self.username, self.password = "admin", PASSWORD
         self.proc: subprocess.Popen | None = None
@@ -182,6 +184,20 @@ class LiveDashboard:
                 self.proc.wait(10)
         if getattr(self, "log", None) is not None:
             self.log.close()
+
+    def thread_dump(self) -> str:
+        """Every thread's Python stack, as the process has it now (tests/support/startup)."""
+        log = self.tmp / "daphne.log"
+        before = log.stat().st_size
+        self.proc.send_signal(signal.SIGUSR1)
+
+        def dumped() -> str:
+            text = log.read_bytes()[before:].decode(errors="replace")
+            return text if "Current thread" in text or text.count("Thread 0x") > 1 else ""
+
+        with contextlib.suppress(AssertionError):
+            return wait_until(dumped, 5, "the thread dump")
+        return "(no thread dump came)"
 
     def login(self, username: str | None = None, password: str | None = None) -> DashboardSession:
         """A DashboardSession as `username` (the live dashboard's own admin by default)."""

@@ -3,11 +3,12 @@ and failures in the middle of a stream (which Django's test client cannot produc
 
 import hashlib
 import os
+import threading
 
 import pytest
 
 from tests.raw_http import start_download
-from tests.support import LiveDashboard, an_instance, head, pull, push, wait_until, ws_upload
+from tests.support import Instances, LiveDashboard, an_instance, head, pull, push, wait_until, ws_upload
 from tests.support.channels import unix_connections
 
 HOST = "lab1"
@@ -157,13 +158,27 @@ def test_a_download_abandoned_midway_is_dropped_cleanly(live, lab, instance):
     assert "Traceback" not in (live.tmp / "daphne.log").read_text()
 
 
+@pytest.fixture
+def abandoned_instance(lab):
+    """An instance of its own: LXD 5.0.2 takes 30 s to stop one whose file download was cut
+    short, so it is deleted in the background (a run that ends first leaves it to the next
+    run's sweep)."""
+    made = Instances()
+    name = made.make(lab.d1)
+    yield name
+    threading.Thread(target=made.cleanup, daemon=True).start()
+
+
 @pytest.mark.xfail(
     strict=False,
     reason="seen in full-suite runs only: the LXD stream of an abandoned download stayed open and "
     "stalled for 15 s after the client had gone (in isolation it closes at once)",
 )
-def test_an_abandoned_download_lets_go_of_its_lxd_stream(live, lab, instance):
-    push(lab.d1, instance, "/root/abandoned", os.urandom(16 * MiB))
+def test_an_abandoned_download_lets_go_of_its_lxd_stream(live, lab, abandoned_instance):
+    instance = abandoned_instance
+    # Big enough to stall: 16 MiB could all fit in what the dashboard reads ahead (8 MiB), its
+    # send buffer and the client's autotuned socket buffers, and then nothing ever waited.
+    push(lab.d1, instance, "/root/abandoned", os.urandom(64 * MiB))
     session = live.login()
     path = f"/hosts/{HOST}/instances/{instance}/files/download/?path=/root/abandoned"
     browser, status, body = start_download(live.port, path, {"Cookie": session.cookie_header()}, MiB)

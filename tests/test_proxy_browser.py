@@ -48,6 +48,7 @@ def proxied(scale, tmp_path_factory):
         nginx.stop()
         for web in webs:
             web.stop()
+            scale.webs.remove(web)  # the deployment's list is what runs
 
 
 @pytest.fixture

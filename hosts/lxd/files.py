@@ -12,7 +12,9 @@ What LXD 5.0.2 does and this module hides (checked on the lab daemons):
 - X-LXD-mode must be "0644" (leading zero); mode/uid/gid only apply when the file is created;
 - a stopped instance whose files were read and which was then renamed answers its first file
   request about 15 s late (Incus 6.0 too; `lxc file pull` shows it): a page asking in that
-  window gets the host's time-out message, and a retry after it works.
+  window gets the host's time-out message, and a retry after it works;
+- a download cut short (the browser went away; the dashboard then closes its stream at once)
+  leaves LXD 5.0.2 unable to stop that instance for about 30 s.
 """
 
 from __future__ import annotations

@@ -154,7 +154,11 @@ if os.environ.get("REDIS_URL"):
         }
     }
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # The same capacity: each process's hub is one channel, which the in-memory layer caps at
+    # 100 messages by default and then drops what comes (silently: a page missed a change).
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}
+    }
 
 # The events relay (one upstream /1.0/events connection per host).  "embedded": inside the
 # web process, started by the first browser socket; only right with the in-memory layer

@@ -18,11 +18,12 @@ def lxd_time(value):
 
 
 @register.simple_tag
-def when(value, never="—", seconds=False):
+def when(value, never="—", seconds=False, clock=False):
     """A point in time for people: UTC in the HTML (so it reads right without JavaScript), shown
     in the viewer's own time zone by static/js/time.js, the exact UTC time on hover.
 
-    `value` is a datetime or an LXD time string; None or Go's zero time shows `never`."""
+    `value` is a datetime or an LXD time string; None or Go's zero time shows `never`.
+    `clock`: the time of day only (HH:MM:SS), for a time that is today's by nature."""
     if isinstance(value, str):
         value = parse_time(value)
     if not isinstance(value, datetime):
@@ -30,11 +31,15 @@ def when(value, never="—", seconds=False):
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     value = value.astimezone(UTC)
-    shown = value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+    if clock:
+        shown, local = value.strftime("%H:%M:%S"), "clock"
+    else:
+        shown = value.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+        local = "seconds" if seconds else "minutes"
     return format_html(
         '<time datetime="{}" title="{} UTC" data-local="{}">{} UTC</time>',
         value.isoformat().replace("+00:00", "Z"),
         value.strftime("%Y-%m-%d %H:%M:%S"),
-        "seconds" if seconds else "minutes",
+        local,
         shown,
     )

@@ -11,9 +11,10 @@
     times.forEach(function (t) {
       var d = new Date(t.getAttribute("datetime"));
       if (isNaN(d.getTime())) return;
-      var text = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " +
-        pad(d.getHours()) + ":" + pad(d.getMinutes());
+      var clock = pad(d.getHours()) + ":" + pad(d.getMinutes());
+      var text = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + " " + clock;
       if (t.dataset.local === "seconds") text += ":" + pad(d.getSeconds());
+      if (t.dataset.local === "clock") text = clock + ":" + pad(d.getSeconds());
       t.textContent = text;
       t.removeAttribute("data-local");
     });

@@ -96,6 +96,12 @@
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target, elt = event.detail.requestConfig && event.detail.requestConfig.elt;
     refocus = null;
+    // A push replaced the row while the action's request was out: its answer goes into the row
+    // on the page now, not into the detached one (where nobody would see it).
+    if (target && target.tagName === "TR" && target.id && !target.isConnected) {
+      var current = document.getElementById(target.id);
+      if (current) event.detail.target = current;
+    }
     if (!target || target.tagName !== "TR" || !target.id || !elt || !target.contains(elt)) return;
     var button = elt.matches("button") ? elt : null;
     var action = button ? button.dataset.action : null;

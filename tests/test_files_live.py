@@ -169,11 +169,6 @@ def abandoned_instance(lab):
     threading.Thread(target=made.cleanup, daemon=True).start()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="seen in full-suite runs only: the LXD stream of an abandoned download stayed open and "
-    "stalled for 15 s after the client had gone (in isolation it closes at once)",
-)
 def test_an_abandoned_download_lets_go_of_its_lxd_stream(live, lab, abandoned_instance):
     instance = abandoned_instance
     # Big enough to stall: 16 MiB could all fit in what the dashboard reads ahead (8 MiB), its

@@ -266,7 +266,10 @@ def report(label: str, result: dict[str, list[float]]) -> None:
                 f"(targets p50 <= 5 ms, p99 <= 25 ms)"
             )
     if result["missing"]:
-        print(f"events: {len(result['missing'])} events never reached the dashboard client ({label})")
+        print(
+            f"events: {len(result['missing'])} events had not reached the dashboard client 1 s after "
+            f"the last one ({label}; late, or lost)"
+        )
 
 
 async def main(args) -> None:

@@ -64,7 +64,9 @@ def report(label: str, result: dict[str, list[float]]) -> None:
             "(targets p50 <= 25 ms, p99 <= 100 ms)"
         )
     if result["missing"]:
-        print(f"scale: {len(result['missing'])} events never reached the dashboard socket ({label})")
+        print(
+            f"scale: {len(result['missing'])} events had not reached the dashboard socket 1 s after the last one ({label})"
+        )
 
 
 def start_crowd(count: int, port: int, cookie: str) -> subprocess.Popen:

@@ -116,21 +116,22 @@ class Nginx:
             "}\n"
         )
 
+    def argv(self, *extra: str) -> list[str]:
+        """nginx with this prefix, error log and configuration."""
+        directory = str(self.dir)
+        return [
+            NGINX,
+            "-p",
+            directory,
+            "-e",
+            f"{directory}/error.log",
+            "-c",
+            f"{directory}/nginx.conf",
+            *extra,
+        ]
+
     def check(self) -> None:
-        out = subprocess.run(
-            [
-                NGINX,
-                "-t",
-                "-p",
-                str(self.dir),
-                "-e",
-                str(self.dir / "error.log"),
-                "-c",
-                str(self.dir / "nginx.conf"),
-            ],
-            capture_output=True,
-            text=True,
-        )
+        out = subprocess.run(self.argv("-t"), capture_output=True, text=True)
         assert out.returncode == 0, f"nginx refuses the configuration:\n{out.stderr}"
 
     def start(self, upstreams: list[int]) -> Nginx:
@@ -138,17 +139,7 @@ class Nginx:
         self.check()
         self.process = Process(
             "nginx",
-            [
-                NGINX,
-                "-p",
-                str(self.dir),
-                "-e",
-                str(self.dir / "error.log"),
-                "-c",
-                str(self.dir / "nginx.conf"),
-                "-g",
-                "daemon off;",
-            ],
+            self.argv("-g", "daemon off;"),
             {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             self.dir / "nginx.out",
         ).start()

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from tests.proxy import Nginx, established_from
 from tests.support import DashboardSession, pull, wait_until
+from tests.support.dashboard import log_in_page
 from tests.test_live_browser import open_fleet
 
 pytestmark = pytest.mark.browser
@@ -59,11 +60,7 @@ def page(browser, proxied, scale):
     context = browser.new_context(base_url=nginx.url, ignore_https_errors=True)
     context.set_default_timeout(15_000)
     page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("input[name=username]", scale.username)
-    page.fill("input[name=password]", scale.password)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    log_in_page(page, scale.username, scale.password)
     yield page
     context.close()
 

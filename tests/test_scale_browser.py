@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.support import an_instance, pull
+from tests.support.dashboard import log_in_page
 from tests.test_live_browser import open_fleet
 from tests.test_terminal_browser import open_terminal, type_line, wait_for_line
 
@@ -26,11 +27,7 @@ def pages(browser, scale):
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
-        page.goto("/accounts/login/")
-        page.fill("input[name=username]", scale.username)
-        page.fill("input[name=password]", scale.password)
-        page.click("button[type=submit]")
-        page.wait_for_url(lambda url: "/accounts/login/" not in url)
+        log_in_page(page, scale.username, scale.password)
         return page
 
     yield [login(web) for web in scale.webs[:2]]

@@ -103,6 +103,15 @@ class DashboardSession:
         return self._unsafe("PUT", path, data=data, **kwargs)
 
 
+def log_in_page(page, username: str, password: str) -> None:
+    """Log a browser page in through the login form, as a person does (page's base URL)."""
+    page.goto("/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
 def log_in_browser(context, live: LiveDashboard, username: str, password: str) -> None:
     """Give a Playwright browser context the session of a form login (the same login the
     HTTP clients make), so its pages start logged in."""

@@ -22,7 +22,13 @@ PREFETCH = 2  # chunks read ahead
 _END = object()
 
 
-def _read(chunks: Iterator[bytes], put: Callable, room: threading.Semaphore, stop: threading.Event) -> None:
+def _read(
+    chunks: Iterator[bytes],
+    put: Callable,
+    room: threading.Semaphore,
+    stop: threading.Event,
+    close: Callable[[], None],
+) -> None:
     try:
         for chunk in chunks:
             while not room.acquire(timeout=0.5):
@@ -35,6 +41,12 @@ def _read(chunks: Iterator[bytes], put: Callable, room: threading.Semaphore, sto
     except BaseException as exc:  # the source broke: the response ends with it
         if not stop.is_set():
             put(exc)
+    finally:
+        # The source is closed by the thread that reads it, and by no other: closed from the
+        # event loop's thread while a read was under way, urllib3's own clean-up of that read
+        # could hand the connection back to its pool with its socket still open and LXD's
+        # unread data in it (seen in full test runs: the stream held after the client left).
+        close()
 
 
 async def _pump(
@@ -51,7 +63,7 @@ async def _pump(
             stop.set()
 
     # At most STREAMS' threads read at once per process; one more waits for a reader.
-    STREAMS.submit(_read, chunks, put, room, stop)
+    STREAMS.submit(_read, chunks, put, room, stop, close)
     try:
         while True:
             item = await queue.get()
@@ -62,10 +74,7 @@ async def _pump(
             room.release()
             yield item
     finally:
-        stop.set()
-        # The client may have gone while a read runs in the reader: closing the source from
-        # here ends that read with an error the reader keeps to itself.
-        close()
+        stop.set()  # the reader closes the source within half a second (or its read's timeout)
 
 
 class AsyncBody:
@@ -75,19 +84,23 @@ class AsyncBody:
     response.close(), but does not close the async generator underneath: that one runs its
     `finally` only when it is collected, which with a reference cycle waits for the garbage
     collector.  Meanwhile the source stayed open: an LXD file download held its stream (and
-    the file, inside the instance) for as long as 15 s.  So the source closes from here."""
+    the file, inside the instance) for as long as 15 s.  So the reader is stopped from here."""
 
     def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]):
         self.chunks, self.source_close = chunks, close
         self.stop = threading.Event()
+        self.iterated = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
+        self.iterated = True
         return _pump(self.chunks, self.source_close, self.stop)
 
     def close(self) -> None:
-        """Called by Django in a worker thread once the response is over, sent or not."""
+        """Called by Django in a worker thread once the response is over, sent or not: the
+        reader stops and closes the source (_read); a body never sent is closed here."""
         self.stop.set()
-        self.source_close()
+        if not self.iterated:
+            self.source_close()
 
 
 def _sync_chunks(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:

@@ -49,34 +49,6 @@ def _read(
         close()
 
 
-async def _pump(
-    chunks: Iterator[bytes], close: Callable[[], None], stop: threading.Event
-) -> AsyncIterator[bytes]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
-    room = threading.Semaphore(PREFETCH)
-
-    def put(item) -> None:
-        try:
-            loop.call_soon_threadsafe(queue.put_nowait, item)
-        except RuntimeError:  # the loop is closed: nobody reads any more
-            stop.set()
-
-    # At most STREAMS' threads read at once per process; one more waits for a reader.
-    STREAMS.submit(_read, chunks, put, room, stop, close)
-    try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            room.release()
-            yield item
-    finally:
-        stop.set()  # the reader closes the source within half a second (or its read's timeout)
-
-
 class AsyncBody:
     """The body of a streamed response under ASGI, with a close() Django calls.
 
@@ -89,17 +61,42 @@ class AsyncBody:
     def __init__(self, chunks: Iterator[bytes], close: Callable[[], None]):
         self.chunks, self.source_close = chunks, close
         self.stop = threading.Event()
-        self.iterated = False
+        self.reading = False  # a reader owns the source (and closes it)
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        self.iterated = True
-        return _pump(self.chunks, self.source_close, self.stop)
+        return self._pump()
+
+    async def _pump(self) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        room, stop = threading.Semaphore(PREFETCH), self.stop
+
+        def put(item) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the loop is closed: nobody reads any more
+                stop.set()
+
+        # At most STREAMS' threads read at once per process; one more waits for a reader.
+        self.reading = True
+        STREAMS.submit(_read, self.chunks, put, room, stop, self.source_close)
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                room.release()
+                yield item
+        finally:
+            stop.set()  # the reader closes the source within half a second (or its read's timeout)
 
     def close(self) -> None:
         """Called by Django in a worker thread once the response is over, sent or not: the
-        reader stops and closes the source (_read); a body never sent is closed here."""
+        reader stops and closes the source (_read); a body no reader took is closed here."""
         self.stop.set()
-        if not self.iterated:
+        if not self.reading:
             self.source_close()
 
 
